@@ -1,0 +1,9 @@
+//! Sans-IO Apache Kafka wire protocol: primitive types, framing, request and
+//! response headers, messages and record batches. No sockets, no clocks, no
+//! async runtime: bytes in, values out, and back.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod codec;
+
+pub use codec::{DecodeError, DecodeErrorKind, EncodeError, Reader, Uuid, Writer};
