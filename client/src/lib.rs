@@ -1,1 +1,27 @@
+//! skotch's tokio wire client for Apache Kafka: connections with ApiVersions
+//! negotiation and pipelining, a metadata cache, a producer, a consumer of
+//! assigned partitions, and admin calls. Pure Rust, no librdkafka.
+//!
+//! Start with [`Client::connect`], then build a [`Producer`], a [`Consumer`]
+//! or an [`Admin`] on it.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod backoff;
+mod client;
+pub mod config;
+pub mod conn;
+pub mod consumer;
+pub mod error;
+pub mod metadata;
+pub mod producer;
+
+pub use admin::{Admin, NewTopic};
+pub use client::{Client, ConnKind};
+pub use config::ClientConfig;
+pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, Offset, Poll, TopicPartition};
+pub use error::{Error, Result};
+pub use producer::{Acks, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+pub use skotch_protocol as protocol;
+pub use skotch_protocol::record::Header;

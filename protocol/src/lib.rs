@@ -5,5 +5,6 @@
 #![warn(missing_docs)]
 
 pub mod codec;
+pub mod messages;
 
 pub use codec::{DecodeError, DecodeErrorKind, EncodeError, Reader, Uuid, Writer};

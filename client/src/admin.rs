@@ -1,0 +1,187 @@
+//! Admin calls: create, delete and list topics. KRaft brokers forward
+//! CreateTopics/DeleteTopics to the active controller themselves, so any
+//! broker will do; NOT_CONTROLLER is retried like other retriable errors.
+
+use std::time::Duration;
+
+use skotch_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use skotch_protocol::messages::delete_topics_request::DeleteTopicState;
+use skotch_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest};
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::metadata::TopicInfo;
+
+/// A topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTopic {
+    /// Topic name.
+    pub name: String,
+    /// Number of partitions; -1 uses the broker's `num.partitions`.
+    pub partitions: i32,
+    /// Replication factor; -1 uses the broker's `default.replication.factor`.
+    pub replication_factor: i16,
+    /// Topic configs, e.g. `("cleanup.policy", "compact")`.
+    pub configs: Vec<(String, String)>,
+}
+
+impl NewTopic {
+    /// A topic with `partitions` partitions and `replication_factor` replicas.
+    pub fn new(name: impl Into<String>, partitions: i32, replication_factor: i16) -> Self {
+        Self {
+            name: name.into(),
+            partitions,
+            replication_factor,
+            configs: Vec::new(),
+        }
+    }
+
+    /// Add a topic config.
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// Admin operations on a cluster.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    client: Client,
+    timeout: Duration,
+}
+
+impl Admin {
+    /// Admin calls over `client`, each allowed `default.api.timeout.ms`
+    /// (60 000 ms) including retries.
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            timeout: Duration::from_millis(60_000),
+        }
+    }
+
+    /// `default.api.timeout.ms`: the limit for each admin call, retries
+    /// included. Default 60 000 ms.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    /// Create topics and wait until the broker has created them. Each topic
+    /// gets its own result, in order (TOPIC_ALREADY_EXISTS is an error for
+    /// that topic).
+    pub async fn create_topics(&self, topics: &[NewTopic]) -> Result<Vec<Result<()>>> {
+        let req = CreateTopicsRequest {
+            topics: topics
+                .iter()
+                .map(|t| CreatableTopic {
+                    name: t.name.clone(),
+                    num_partitions: t.partitions,
+                    replication_factor: t.replication_factor,
+                    configs: t
+                        .configs
+                        .iter()
+                        .map(|(k, v)| CreatableTopicConfig {
+                            name: k.clone(),
+                            value: Some(v.clone()),
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            timeout_ms: i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX),
+            ..Default::default()
+        };
+        let resp = self
+            .client
+            .retry(self.timeout, || self.client.send_any(&req))
+            .await?;
+        let results = topics
+            .iter()
+            .map(|t| {
+                match resp.topics.iter().find(|r| r.name == t.name) {
+                    None => Err(Error::Config(format!(
+                        "broker did not answer for topic {:?}",
+                        t.name
+                    ))),
+                    Some(r) => match Error::from_code(r.error_code, r.error_message.clone(), || {
+                        format!("create topic {:?}", t.name)
+                    }) {
+                        Some(e) => Err(e),
+                        None => Ok(()),
+                    },
+                }
+            })
+            .collect();
+        self.client.invalidate_metadata();
+        Ok(results)
+    }
+
+    /// Create one topic; Ok also when it already exists if `if_not_exists`.
+    pub async fn create_topic(&self, topic: NewTopic, if_not_exists: bool) -> Result<()> {
+        let mut r = self.create_topics(std::slice::from_ref(&topic)).await?;
+        match r.pop() {
+            Some(Err(e))
+                if if_not_exists
+                    && e.code() == Some(skotch_protocol::error::ErrorCode::TOPIC_ALREADY_EXISTS) =>
+            {
+                Ok(())
+            }
+            Some(r) => r,
+            None => Ok(()),
+        }
+    }
+
+    /// Delete topics by name; one result per topic, in order.
+    pub async fn delete_topics(&self, names: &[String]) -> Result<Vec<Result<()>>> {
+        let req = DeleteTopicsRequest {
+            // v6+ carries names in `topics`; older versions in `topic_names`.
+            // The encoder writes whichever the chosen version has.
+            topics: names
+                .iter()
+                .map(|n| DeleteTopicState {
+                    name: Some(n.clone()),
+                    ..Default::default()
+                })
+                .collect(),
+            topic_names: names.to_vec(),
+            timeout_ms: i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX),
+        };
+        let resp = self
+            .client
+            .retry(self.timeout, || self.client.send_any(&req))
+            .await?;
+        let results = names
+            .iter()
+            .map(|n| {
+                match resp
+                    .responses
+                    .iter()
+                    .find(|r| r.name.as_deref() == Some(n.as_str()))
+                {
+                    None => Err(Error::Config(format!(
+                        "broker did not answer for topic {n:?}"
+                    ))),
+                    Some(r) => match Error::from_code(r.error_code, r.error_message.clone(), || {
+                        format!("delete topic {n:?}")
+                    }) {
+                        Some(e) => Err(e),
+                        None => Ok(()),
+                    },
+                }
+            })
+            .collect();
+        self.client.invalidate_metadata();
+        Ok(results)
+    }
+
+    /// Every topic in the cluster, sorted by name (internal topics
+    /// included; check [`TopicInfo::is_internal`]).
+    pub async fn list_topics(&self) -> Result<Vec<TopicInfo>> {
+        let md = self
+            .client
+            .retry(self.timeout, || self.client.fetch_all_topics())
+            .await?;
+        Ok(md.topics.values().cloned().collect())
+    }
+}

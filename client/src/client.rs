@@ -1,0 +1,420 @@
+//! [`Client`]: one handle to a cluster. It bootstraps from the configured
+//! servers, keeps the metadata cache, owns the connections (one per broker
+//! and purpose, so a long-polling fetch never delays a produce) and retries
+//! with jittered backoff. Producer, consumer and admin calls are built on it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use skotch_protocol::messages::metadata_request::MetadataRequestTopic;
+use skotch_protocol::messages::{MetadataRequest, Request};
+
+use crate::backoff::Backoff;
+use crate::config::ClientConfig;
+use crate::conn::{ConnectOptions, Connection};
+use crate::error::{Error, Result};
+use crate::metadata::{ClusterMetadata, TopicInfo};
+
+/// What a connection is used for. Each broker gets at most one connection
+/// per purpose (franz-go's layout): produce, fetch and group traffic never
+/// queue behind each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnKind {
+    /// Metadata, admin and other short requests.
+    General,
+    /// Produce requests.
+    Produce,
+    /// Fetch requests (which may wait up to `fetch.max.wait.ms`).
+    Fetch,
+    /// Consumer group coordination.
+    Group,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Connection>>>>;
+
+struct Inner {
+    config: ClientConfig,
+    conns: Mutex<HashMap<(i32, ConnKind), Slot>>,
+    metadata: RwLock<(Arc<ClusterMetadata>, Instant)>,
+    /// Serialises metadata refreshes so that a burst of errors causes one.
+    refresh: tokio::sync::Mutex<()>,
+    /// Topics the client has been asked about; refreshed together.
+    interest: Mutex<BTreeSet<String>>,
+    stale: AtomicBool,
+    backoff: Backoff,
+}
+
+/// A handle to a Kafka cluster; cheap to clone, safe to share.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("bootstrap_servers", &self.inner.config.bootstrap_servers)
+            .finish()
+    }
+}
+
+/// Bootstrap connections have no broker id yet; they get negative ids.
+fn bootstrap_id(index: usize) -> i32 {
+    -1 - i32::try_from(index).unwrap_or(i32::MAX - 1)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Client {
+    /// Connect to the cluster: the bootstrap servers are tried in turn,
+    /// with backoff between rounds, until one answers a Metadata request or
+    /// `connect_timeout` has passed.
+    ///
+    /// Errors: [`Error::NoBootstrap`] listing what each server said.
+    pub async fn connect(config: ClientConfig) -> Result<Self> {
+        if config.bootstrap_servers.is_empty() {
+            return Err(Error::Config("no bootstrap servers".into()));
+        }
+        let backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max);
+        let client = Client {
+            inner: Arc::new(Inner {
+                config,
+                conns: Mutex::new(HashMap::new()),
+                metadata: RwLock::new((Arc::new(ClusterMetadata::default()), Instant::now())),
+                refresh: tokio::sync::Mutex::new(()),
+                interest: Mutex::new(BTreeSet::new()),
+                stale: AtomicBool::new(true),
+                backoff,
+            }),
+        };
+        let deadline = Instant::now() + client.inner.config.connect_timeout;
+        let mut attempt = 0;
+        loop {
+            match client.bootstrap_once().await {
+                Ok(()) => return Ok(client),
+                Err(reasons) => {
+                    let wait = client.inner.backoff.delay_random(attempt);
+                    if Instant::now() + wait >= deadline {
+                        return Err(Error::NoBootstrap(format!(
+                            "{}; gave up after {} ms",
+                            reasons,
+                            client.inner.config.connect_timeout.as_millis()
+                        )));
+                    }
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// One pass over the bootstrap servers; the reasons they failed.
+    async fn bootstrap_once(&self) -> std::result::Result<(), String> {
+        let mut reasons = Vec::new();
+        for i in 0..self.inner.config.bootstrap_servers.len() {
+            let res = async {
+                let conn = self.connection(bootstrap_id(i), ConnKind::General).await?;
+                self.refresh_with(&conn, false).await
+            }
+            .await;
+            match res {
+                Ok(_) => return Ok(()),
+                Err(e) => reasons.push(e.to_string()),
+            }
+        }
+        Err(reasons.join("; "))
+    }
+
+    /// The settings this client was built with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    fn connect_options(&self) -> ConnectOptions {
+        let c = &self.inner.config;
+        ConnectOptions {
+            client_id: c.client_id.clone(),
+            connect_timeout: c.connect_timeout,
+            request_timeout: c.request_timeout,
+            max_response_size: c.max_response_size,
+        }
+    }
+
+    /// The connection to broker `broker` (a node id, or a negative
+    /// bootstrap index) for `kind`, opening it if needed.
+    pub async fn connection(&self, broker: i32, kind: ConnKind) -> Result<Arc<Connection>> {
+        let slot = lock(&self.inner.conns)
+            .entry((broker, kind))
+            .or_default()
+            .clone();
+        let mut guard = slot.lock().await;
+        if let Some(c) = guard.as_ref() {
+            if !c.is_closed() {
+                return Ok(c.clone());
+            }
+        }
+        let (host, port) = if broker < 0 {
+            let idx = usize::try_from(-1 - i64::from(broker)).unwrap_or(usize::MAX);
+            self.inner
+                .config
+                .bootstrap_servers
+                .get(idx)
+                .cloned()
+                .ok_or_else(|| Error::Config(format!("no bootstrap server #{idx}")))?
+        } else {
+            let md = self.metadata();
+            let b = md.brokers.get(&broker).ok_or_else(|| Error::Connect {
+                addr: format!("broker {broker}"),
+                reason: "not in the cluster metadata".into(),
+            })?;
+            (b.host.clone(), b.port)
+        };
+        tracing::debug!(broker, ?kind, %host, port, "connecting");
+        let conn = Arc::new(Connection::connect(&host, port, self.connect_options()).await?);
+        *guard = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// A connection to some live broker: a known one if possible, else a
+    /// bootstrap server.
+    pub async fn any_connection(&self) -> Result<Arc<Connection>> {
+        let md = self.metadata();
+        let mut last = None;
+        // Prefer brokers we are already connected to.
+        let mut ids: Vec<i32> = md.brokers.keys().copied().collect();
+        ids.sort_by_key(|id| {
+            let live = lock(&self.inner.conns)
+                .get(&(*id, ConnKind::General))
+                .and_then(|s| s.try_lock().ok().and_then(|g| g.as_ref().map(|c| !c.is_closed())))
+                .unwrap_or(false);
+            !live
+        });
+        for id in ids {
+            match self.connection(id, ConnKind::General).await {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        for i in 0..self.inner.config.bootstrap_servers.len() {
+            match self.connection(bootstrap_id(i), ConnKind::General).await {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::NoBootstrap("no broker known".into())))
+    }
+
+    /// Send `req` to broker `broker` over its `kind` connection.
+    pub async fn send<R: Request>(&self, broker: i32, kind: ConnKind, req: &R) -> Result<R::Response> {
+        self.connection(broker, kind).await?.send(req).await
+    }
+
+    /// Send `req` to any live broker.
+    pub async fn send_any<R: Request>(&self, req: &R) -> Result<R::Response> {
+        self.any_connection().await?.send(req).await
+    }
+
+    /// The current metadata snapshot (may be stale).
+    pub fn metadata(&self) -> Arc<ClusterMetadata> {
+        self.inner
+            .metadata
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
+    }
+
+    /// Mark the metadata stale: the next lookup refreshes it. Called on
+    /// NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, lost connections.
+    pub fn invalidate_metadata(&self) {
+        self.inner.stale.store(true, Ordering::Relaxed);
+    }
+
+    fn is_stale(&self) -> bool {
+        self.inner.stale.load(Ordering::Relaxed)
+            || self
+                .inner
+                .metadata
+                .read()
+                .map(|g| g.1.elapsed() > self.inner.config.metadata_max_age)
+                .unwrap_or(true)
+    }
+
+    /// Refresh metadata for `topics` (added to the topics this client
+    /// tracks) and return the new snapshot.
+    pub async fn refresh_metadata(&self, topics: &[String]) -> Result<Arc<ClusterMetadata>> {
+        lock(&self.inner.interest).extend(topics.iter().cloned());
+        let started = Instant::now();
+        let _g = self.inner.refresh.lock().await;
+        // Someone else refreshed while we waited: theirs is fresh enough
+        // unless it lacks one of our topics.
+        {
+            let g = self.inner.metadata.read().unwrap_or_else(|p| p.into_inner());
+            if g.1 > started
+                && topics
+                    .iter()
+                    .all(|t| g.0.topics.contains_key(t) || g.0.topic_errors.contains_key(t))
+            {
+                return Ok(g.0.clone());
+            }
+        }
+        let conn = self.any_connection().await?;
+        self.refresh_with(&conn, false).await
+    }
+
+    /// Metadata describing every topic in the cluster.
+    pub async fn fetch_all_topics(&self) -> Result<Arc<ClusterMetadata>> {
+        let _g = self.inner.refresh.lock().await;
+        let conn = self.any_connection().await?;
+        self.refresh_with(&conn, true).await
+    }
+
+    async fn refresh_with(&self, conn: &Connection, all: bool) -> Result<Arc<ClusterMetadata>> {
+        let topics: Vec<String> = lock(&self.inner.interest).iter().cloned().collect();
+        let req = MetadataRequest {
+            // v1+: null = all topics; an empty list = brokers only.
+            topics: if all {
+                None
+            } else {
+                Some(
+                    topics
+                        .iter()
+                        .map(|t| MetadataRequestTopic {
+                            name: Some(t.clone()),
+                            ..Default::default()
+                        })
+                        .collect(),
+                )
+            },
+            // Like librdkafka and Java's consumer default
+            // (allow.auto.create.topics is honoured only by the broker's
+            // auto.create.topics.enable): asking about a topic never creates
+            // it, so a typo is an "unknown topic" error, not a new topic.
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        };
+        // Version 0 treats an empty list as "all topics"; we need v1+.
+        let v = conn.version::<MetadataRequest>()?.max(1);
+        let resp = conn
+            .send_version(&req, v, self.inner.config.request_timeout)
+            .await?;
+        let mut g = self.inner.metadata.write().unwrap_or_else(|p| p.into_inner());
+        let next = Arc::new(g.0.apply(&resp, all));
+        *g = (next.clone(), Instant::now());
+        self.inner.stale.store(false, Ordering::Relaxed);
+        Ok(next)
+    }
+
+    /// Metadata for `topic`, refreshed if unknown or stale.
+    ///
+    /// Errors: [`Error::UnknownTopic`] when the broker says it does not
+    /// exist; other topic-level errors as [`Error::Broker`].
+    pub async fn topic(&self, topic: &str) -> Result<TopicInfo> {
+        let md = self.metadata();
+        if !self.is_stale() {
+            if let Some(t) = md.topics.get(topic) {
+                return Ok(t.clone());
+            }
+        }
+        let md = self.refresh_metadata(&[topic.to_string()]).await?;
+        if let Some(t) = md.topics.get(topic) {
+            return Ok(t.clone());
+        }
+        match md.topic_errors.get(topic) {
+            Some(code) if *code == skotch_protocol::error::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => {
+                Err(Error::UnknownTopic(topic.to_string()))
+            }
+            Some(code) => Err(Error::Broker {
+                code: *code,
+                message: None,
+                context: format!("metadata for topic {topic:?}"),
+            }),
+            None => Err(Error::UnknownTopic(topic.to_string())),
+        }
+    }
+
+    /// The leader broker id of a partition, refreshing metadata once if it
+    /// is not known.
+    pub async fn leader(&self, topic: &str, partition: i32) -> Result<i32> {
+        if !self.is_stale() {
+            if let Some(l) = self.metadata().leader(topic, partition) {
+                return Ok(l);
+            }
+        }
+        let md = self.refresh_metadata(&[topic.to_string()]).await?;
+        if let Some(l) = md.leader(topic, partition) {
+            return Ok(l);
+        }
+        let t = self.topic(topic).await?;
+        match t.partition(partition) {
+            None => Err(Error::UnknownPartition {
+                topic: topic.to_string(),
+                partition,
+            }),
+            Some(p) => Err(Error::Broker {
+                code: if p.error.is_ok() {
+                    skotch_protocol::error::ErrorCode::LEADER_NOT_AVAILABLE
+                } else {
+                    p.error
+                },
+                message: None,
+                context: format!("leader of {topic}-{partition}"),
+            }),
+        }
+    }
+
+    /// Run `op` until it succeeds, fails with an error that is not
+    /// retriable, or `timeout` would pass. Between attempts it waits with
+    /// jittered exponential backoff and marks metadata stale when the error
+    /// says it is.
+    pub async fn retry<T, F, Fut>(&self, timeout: Duration, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let deadline = Instant::now() + timeout;
+        let mut attempt = 0;
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    if !e.is_retriable() {
+                        return Err(e);
+                    }
+                    let wait = self.inner.backoff.delay_random(attempt);
+                    if Instant::now() + wait >= deadline {
+                        return Err(e);
+                    }
+                    if e.needs_metadata_refresh() {
+                        self.invalidate_metadata();
+                    }
+                    tracing::debug!(error = %e, attempt, ?wait, "retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// The backoff schedule (`retry.backoff.ms` .. `retry.backoff.max.ms`).
+    pub fn backoff(&self) -> Backoff {
+        self.inner.backoff
+    }
+
+    /// Close every connection. Requests in flight fail.
+    pub fn close(&self) {
+        for slot in lock(&self.inner.conns).values() {
+            if let Ok(g) = slot.try_lock() {
+                if let Some(c) = g.as_ref() {
+                    c.close();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! One connection to one broker: TCP connect with a timeout, the ApiVersions
+//! handshake, and pipelined requests matched to responses by correlation id.
+//!
+//! A reader task and a writer task own the two halves of the socket, so a
+//! large request being written never stops responses from being read (the
+//! broker mutes a connection while its response is unsent; a single task
+//! doing both could deadlock). When either side fails, every request in
+//! flight fails with the same error and the connection is marked closed; the
+//! [`crate::Client`] then opens a new one.
+
+mod inflight;
+mod versions;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use skotch_protocol::codec::Writer;
+use skotch_protocol::error::ErrorCode;
+use skotch_protocol::frame::FrameDecoder;
+use skotch_protocol::messages::{
+    request_header_version, response_header_version, ApiKey, ApiVersionsRequest,
+    ApiVersionsResponse, Message, Request,
+};
+use skotch_protocol::Reader;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use inflight::{InFlight, Mismatch};
+pub use versions::BrokerVersions;
+
+use crate::error::{Error, Result};
+
+/// How a connection reaches its broker and what it may wait for.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// `client.id` sent in request headers.
+    pub client_id: String,
+    /// Limit for TCP connect plus the ApiVersions handshake.
+    pub connect_timeout: Duration,
+    /// Limit for each request's response.
+    pub request_timeout: Duration,
+    /// Largest response frame accepted, in bytes.
+    pub max_response_size: usize,
+}
+
+/// The body of a response, still to be decoded.
+type Reply = oneshot::Sender<Result<Bytes>>;
+
+struct Pending {
+    header_version: i16,
+    reply: Reply,
+}
+
+struct Outgoing {
+    frame: BytesMut,
+    header_version: i16,
+    /// `None` for requests the broker does not answer (produce with acks=0);
+    /// such a request is acknowledged once written.
+    reply: Reply,
+    expects_response: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    inflight: Mutex<InFlight<Pending>>,
+    /// The first error that closed the connection.
+    closed: Mutex<Option<Error>>,
+}
+
+impl Shared {
+    /// Close with `err`: fail everything in flight. Later calls keep the
+    /// first error.
+    fn fail(&self, err: Error) {
+        let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        if closed.is_none() {
+            *closed = Some(err.clone());
+        }
+        drop(closed);
+        let pending: Vec<Pending> = self
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
+        for p in pending {
+            let _ = p.reply.send(Err(err.clone()));
+        }
+    }
+
+    fn closed_error(&self) -> Option<Error> {
+        self.closed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// A live connection to one broker. Cheap to share behind an `Arc`; dropping
+/// the last reference closes the socket.
+pub struct Connection {
+    addr: String,
+    tx: mpsc::Sender<Outgoing>,
+    shared: Arc<Shared>,
+    versions: BrokerVersions,
+    opts: ConnectOptions,
+    tasks: [JoinHandle<()>; 2],
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("addr", &self.addr)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Our ApiVersions range (v3+ carries the client software name, KIP-511).
+const API_VERSIONS_MAX: i16 = 4;
+
+impl Connection {
+    /// Open a TCP connection to `host:port` and negotiate versions.
+    ///
+    /// Errors: [`Error::Connect`] if the socket cannot be opened or the
+    /// handshake does not finish within `connect_timeout`.
+    pub async fn connect(host: &str, port: u16, opts: ConnectOptions) -> Result<Self> {
+        let addr = format!("{host}:{port}");
+        let timeout_ms = opts.connect_timeout.as_millis() as u64;
+        let connect_err = |reason: String| Error::Connect {
+            addr: addr.clone(),
+            reason,
+        };
+        let stream = match tokio::time::timeout(
+            opts.connect_timeout,
+            TcpStream::connect((host, port)),
+        )
+        .await
+        {
+            Err(_) => return Err(connect_err(format!("timed out after {timeout_ms} ms"))),
+            Ok(Err(e)) => return Err(connect_err(e.to_string())),
+            Ok(Ok(s)) => s,
+        };
+        // Kafka requests are small and latency-sensitive; Java sets this too.
+        let _ = stream.set_nodelay(true);
+        match tokio::time::timeout(opts.connect_timeout, Self::handshake(stream, addr.clone(), opts))
+            .await
+        {
+            Err(_) => Err(connect_err(format!(
+                "ApiVersions handshake timed out after {timeout_ms} ms"
+            ))),
+            Ok(r) => r,
+        }
+    }
+
+    /// Start the I/O tasks on an already-open transport (TCP now, TLS
+    /// later) and run the ApiVersions handshake.
+    pub async fn handshake<S>(stream: S, addr: String, opts: ConnectOptions) -> Result<Self>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (rd, wr) = tokio::io::split(stream);
+        let shared = Arc::new(Shared::default());
+        let (tx, rx) = mpsc::channel(64);
+        let reader = tokio::spawn(read_loop(
+            rd,
+            shared.clone(),
+            addr.clone(),
+            opts.max_response_size,
+        ));
+        let writer = tokio::spawn(write_loop(wr, rx, shared.clone(), addr.clone()));
+        let mut conn = Self {
+            addr,
+            tx,
+            shared,
+            versions: BrokerVersions::default(),
+            opts,
+            tasks: [reader, writer],
+        };
+        conn.versions = conn.negotiate().await?;
+        Ok(conn)
+    }
+
+    /// ApiVersions: ask at our highest version; a broker that does not know
+    /// it answers UNSUPPORTED_VERSION in a v0 body that lists its own range
+    /// for ApiVersions, and we ask again at that version.
+    async fn negotiate(&self) -> Result<BrokerVersions> {
+        let req = ApiVersionsRequest {
+            client_software_name: "skotch".into(),
+            client_software_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let mut version = API_VERSIONS_MAX;
+        for _ in 0..2 {
+            let body = self.send_raw(&req, version, true, self.opts.request_timeout).await?;
+            let parsed = ApiVersionsResponse::decode(&mut Reader::new(body.clone()), version);
+            match parsed {
+                Ok(resp) if resp.error_code == 0 => return Ok(BrokerVersions::from_response(&resp)),
+                _ => {
+                    let v0 = ApiVersionsResponse::decode(&mut Reader::new(body), 0).map_err(
+                        |source| Error::Decode {
+                            addr: self.addr.clone(),
+                            source,
+                        },
+                    )?;
+                    if ErrorCode(v0.error_code) != ErrorCode::UNSUPPORTED_VERSION {
+                        return Err(Error::from_code(v0.error_code, None, || {
+                            format!("ApiVersions with {}", self.addr)
+                        })
+                        .unwrap_or_else(|| Error::Config("ApiVersions failed".into())));
+                    }
+                    let theirs = BrokerVersions::from_response(&v0);
+                    version = theirs.pick(
+                        &self.addr,
+                        ApiKey::ApiVersions,
+                        (0, API_VERSIONS_MAX),
+                    )?;
+                }
+            }
+        }
+        Err(Error::Config(format!(
+            "broker {} kept refusing ApiVersions",
+            self.addr
+        )))
+    }
+
+    /// `host:port` of the broker.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// True once the connection has failed or been closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed_error().is_some() || self.tx.is_closed()
+    }
+
+    /// The version ranges the broker advertised.
+    pub fn broker_versions(&self) -> &BrokerVersions {
+        &self.versions
+    }
+
+    /// The highest version of `R` both sides speak.
+    pub fn version<R: Request>(&self) -> Result<i16> {
+        self.versions.pick(&self.addr, R::API_KEY, R::VERSIONS)
+    }
+
+    /// Send `req` at the highest common version and await its response.
+    pub async fn send<R: Request>(&self, req: &R) -> Result<R::Response> {
+        let v = self.version::<R>()?;
+        self.send_version(req, v, self.opts.request_timeout).await
+    }
+
+    /// Send `req` at `version`, waiting at most `timeout` for the response
+    /// (fetch requests pass their max wait plus the request timeout).
+    pub async fn send_version<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response> {
+        let body = self.send_raw(req, version, true, timeout).await?;
+        R::Response::decode(&mut Reader::new(body), version).map_err(|source| Error::Decode {
+            addr: self.addr.clone(),
+            source,
+        })
+    }
+
+    /// Send a request the broker will not answer (produce with acks=0);
+    /// returns once it has been written to the socket.
+    pub async fn send_no_response<R: Request>(&self, req: &R, version: i16) -> Result<()> {
+        self.send_raw(req, version, false, self.opts.request_timeout)
+            .await
+            .map(|_| ())
+    }
+
+    async fn send_raw<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        expects_response: bool,
+        timeout: Duration,
+    ) -> Result<Bytes> {
+        if let Some(e) = self.shared.closed_error() {
+            return Err(e);
+        }
+        let frame = encode_request(req, version, &self.opts.client_id)?;
+        let (reply, rx) = oneshot::channel();
+        let out = Outgoing {
+            frame,
+            header_version: response_header_version(R::API_KEY, version),
+            reply,
+            expects_response,
+        };
+        self.tx.send(out).await.map_err(|_| self.closed())?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(self.closed()),
+            Err(_) => {
+                // As the Java client does: a request that timed out leaves the
+                // connection in an unknown state, so it is closed.
+                let err = Error::Timeout {
+                    what: format!("{} request to {}", R::NAME, self.addr),
+                    after_ms: timeout.as_millis() as u64,
+                };
+                self.shared.fail(err.clone());
+                Err(err)
+            }
+        }
+    }
+
+    fn closed(&self) -> Error {
+        self.shared
+            .closed_error()
+            .unwrap_or_else(|| Error::io(&self.addr, "connection closed", None))
+    }
+
+    /// Close the connection; requests in flight fail.
+    pub fn close(&self) {
+        self.shared
+            .fail(Error::io(&self.addr, "connection closed by client", None));
+    }
+}
+
+/// Encode a whole request frame: size, header (correlation id patched in by
+/// the writer) and body.
+fn encode_request<R: Request>(req: &R, version: i16, client_id: &str) -> Result<BytesMut> {
+    let mut buf = BytesMut::with_capacity(128);
+    buf.put_i32(0); // size, patched below
+    buf.put_i16(R::API_KEY as i16);
+    buf.put_i16(version);
+    buf.put_i32(0); // correlation id, patched by the writer
+    // client_id is always a non-compact nullable string, even in header v2,
+    // so that any broker can read the header of an ApiVersions request.
+    buf.put_nullable_string(Some(client_id), false, "client_id")?;
+    if request_header_version(R::API_KEY, version) >= 2 {
+        buf.put_uvarint(0); // no tagged fields
+    }
+    req.encode(&mut buf, version)?;
+    let size = i32::try_from(buf.len() - 4).map_err(|_| skotch_protocol::EncodeError::TooLong {
+        field: "request",
+        len: buf.len(),
+    })?;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(buf)
+}
+
+async fn write_loop<W: AsyncWrite>(
+    mut wr: tokio::io::WriteHalf<W>,
+    mut rx: mpsc::Receiver<Outgoing>,
+    shared: Arc<Shared>,
+    addr: String,
+) where
+    W: AsyncRead,
+{
+    while let Some(mut out) = rx.recv().await {
+        let id = {
+            if let Some(e) = shared.closed_error() {
+                let _ = out.reply.send(Err(e));
+                continue;
+            }
+            let mut inflight = shared.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            let id = inflight.next_id();
+            out.frame[8..12].copy_from_slice(&id.to_be_bytes());
+            id
+        };
+        let reply = if out.expects_response {
+            shared
+                .inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(
+                    id,
+                    Pending {
+                        header_version: out.header_version,
+                        reply: out.reply,
+                    },
+                );
+            None
+        } else {
+            Some(out.reply)
+        };
+        if let Err(e) = wr.write_all(&out.frame).await {
+            let err = Error::io(&addr, format!("write failed: {e}"), Some(e));
+            if let Some(r) = reply {
+                let _ = r.send(Err(err.clone()));
+            }
+            shared.fail(err);
+            return;
+        }
+        if let Some(r) = reply {
+            let _ = r.send(Ok(Bytes::new()));
+        }
+    }
+}
+
+async fn read_loop<R: AsyncRead>(
+    mut rd: tokio::io::ReadHalf<R>,
+    shared: Arc<Shared>,
+    addr: String,
+    max_frame: usize,
+) where
+    R: AsyncWrite,
+{
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut decoder = FrameDecoder::new(max_frame);
+    loop {
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(None) => break,
+                Ok(Some(frame)) => {
+                    if let Err(e) = deliver(frame, &shared, &addr) {
+                        shared.fail(e);
+                        return;
+                    }
+                }
+                Err(e) => {
+                    shared.fail(Error::io(&addr, format!("bad response frame: {e}"), None));
+                    return;
+                }
+            }
+        }
+        match rd.read_buf(&mut buf).await {
+            Ok(0) => {
+                shared.fail(Error::io(&addr, "broker closed the connection", None));
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                shared.fail(Error::io(&addr, format!("read failed: {e}"), Some(e)));
+                return;
+            }
+        }
+    }
+}
+
+/// Match one response frame to its request and hand over the body.
+fn deliver(frame: Bytes, shared: &Shared, addr: &str) -> Result<()> {
+    let decode_err = |source| Error::Decode {
+        addr: addr.to_string(),
+        source,
+    };
+    let mut r = Reader::new(frame);
+    let id = r.i32("correlation_id").map_err(decode_err)?;
+    let pending = shared
+        .inflight
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .complete(id)
+        .map_err(|m| {
+            Error::io(
+                addr,
+                format!(
+                    "response correlation id {} does not match the oldest request ({:?})",
+                    m.got, m.expected
+                ),
+                None,
+            )
+        })?;
+    if pending.header_version >= 1 {
+        if let Err(e) = r.tagged_fields("response_header.tagged_fields") {
+            let _ = pending.reply.send(Err(decode_err(e.clone())));
+            return Err(decode_err(e));
+        }
+    }
+    let _ = pending.reply.send(Ok(r.take_rest()));
+    Ok(())
+}

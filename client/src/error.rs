@@ -1,0 +1,194 @@
+//! The client's error type: one enum of kinds, with predicates callers use
+//! to decide what to do (retry, refresh metadata, give up).
+
+use std::sync::Arc;
+
+use skotch_protocol::error::ErrorCode;
+use skotch_protocol::messages::ApiKey;
+use skotch_protocol::{DecodeError, EncodeError};
+
+/// Result alias for the client.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong talking to Kafka.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is missing or invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// A TCP connection could not be opened.
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect {
+        /// `host:port` that was tried.
+        addr: String,
+        /// What the operating system said, or "timed out after N ms".
+        reason: String,
+    },
+
+    /// None of the bootstrap servers answered.
+    #[error("no bootstrap server reachable ({0})")]
+    NoBootstrap(String),
+
+    /// An established connection failed (reset, EOF, write error). Requests
+    /// in flight on it may or may not have been processed by the broker.
+    #[error("connection to {addr} lost: {reason}")]
+    Io {
+        /// `host:port` of the broker.
+        addr: String,
+        /// What happened.
+        reason: String,
+        /// The underlying I/O error, when there was one.
+        #[source]
+        source: Option<Arc<std::io::Error>>,
+    },
+
+    /// An operation did not finish in time.
+    #[error("{what} timed out after {after_ms} ms")]
+    Timeout {
+        /// What was being waited for.
+        what: String,
+        /// The limit that expired, in milliseconds.
+        after_ms: u64,
+    },
+
+    /// The broker answered with an error code.
+    #[error("{context}: broker error {code}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Broker {
+        /// The Kafka error code.
+        code: ErrorCode,
+        /// The broker's error message, when it sent one.
+        message: Option<String>,
+        /// What was asked (e.g. "produce to orders-3").
+        context: String,
+    },
+
+    /// The broker does not support any version of an API we can speak.
+    #[error("broker {addr} does not support {api} in a version skotch speaks (broker {broker_min}..={broker_max}, skotch {ours_min}..={ours_max})")]
+    UnsupportedVersion {
+        /// The broker.
+        addr: String,
+        /// The API.
+        api: ApiKey,
+        /// Lowest version the broker accepts (-1 if it does not offer the API).
+        broker_min: i16,
+        /// Highest version the broker accepts (-1 if it does not offer the API).
+        broker_max: i16,
+        /// Lowest version we implement.
+        ours_min: i16,
+        /// Highest version we implement.
+        ours_max: i16,
+    },
+
+    /// A response (or record batch) could not be decoded.
+    #[error("malformed data from {addr}: {source}")]
+    Decode {
+        /// The broker it came from.
+        addr: String,
+        /// What was wrong.
+        #[source]
+        source: DecodeError,
+    },
+
+    /// A request could not be encoded.
+    #[error("cannot encode request: {0}")]
+    Encode(#[from] EncodeError),
+
+    /// A topic does not exist (after metadata was refreshed).
+    #[error("unknown topic {0:?}")]
+    UnknownTopic(String),
+
+    /// A partition does not exist in a topic.
+    #[error("topic {topic:?} has no partition {partition}")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+    },
+
+    /// The client (or the producer/consumer) was closed.
+    #[error("client is closed")]
+    Closed,
+}
+
+impl Error {
+    /// The Kafka error code, for broker errors.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Broker { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// True when trying again (after a backoff, perhaps a metadata refresh or
+    /// a new connection) may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Error::Connect { .. } | Error::Io { .. } | Error::Timeout { .. } => true,
+            Error::Broker { code, .. } => code.is_retriable(),
+            _ => false,
+        }
+    }
+
+    /// True when the error means our view of the cluster is stale and
+    /// metadata should be refreshed before retrying.
+    pub fn needs_metadata_refresh(&self) -> bool {
+        match self {
+            Error::Connect { .. } | Error::Io { .. } => true,
+            Error::Broker { code, .. } => matches!(
+                *code,
+                ErrorCode::NOT_LEADER_OR_FOLLOWER
+                    | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                    | ErrorCode::LEADER_NOT_AVAILABLE
+                    | ErrorCode::FENCED_LEADER_EPOCH
+                    | ErrorCode::UNKNOWN_LEADER_EPOCH
+                    | ErrorCode::NOT_COORDINATOR
+                    | ErrorCode::COORDINATOR_NOT_AVAILABLE
+                    | ErrorCode::UNKNOWN_TOPIC_ID
+                    | ErrorCode::INCONSISTENT_TOPIC_ID
+                    | ErrorCode::BROKER_NOT_AVAILABLE
+                    | ErrorCode::REPLICA_NOT_AVAILABLE
+                    | ErrorCode::KAFKA_STORAGE_ERROR
+            ),
+            _ => false,
+        }
+    }
+
+    /// True for timeouts.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+            || self.code() == Some(ErrorCode::REQUEST_TIMED_OUT)
+    }
+
+    /// True when the connection failed or could not be opened.
+    pub fn is_connection(&self) -> bool {
+        matches!(
+            self,
+            Error::Connect { .. } | Error::Io { .. } | Error::NoBootstrap(_)
+        )
+    }
+
+    /// Build a broker error from a code (None when the code is 0).
+    pub fn from_code(code: i16, message: Option<String>, context: impl FnOnce() -> String) -> Option<Self> {
+        let code = ErrorCode(code);
+        if code.is_ok() {
+            None
+        } else {
+            Some(Error::Broker {
+                code,
+                message,
+                context: context(),
+            })
+        }
+    }
+
+    pub(crate) fn io(addr: &str, reason: impl Into<String>, source: Option<std::io::Error>) -> Self {
+        Error::Io {
+            addr: addr.to_string(),
+            reason: reason.into(),
+            source: source.map(Arc::new),
+        }
+    }
+}

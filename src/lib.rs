@@ -1,0 +1,14 @@
+//! skotch: a pure-Rust Apache Kafka client with a thin streaming layer in
+//! the style of hop-client.
+//!
+//! - [`protocol`]: the sans-IO wire protocol (messages, record batches).
+//! - [`client`]: the tokio client (producer, consumer, admin).
+//! - [`stream`]: `kafka://` URLs opened for reading or writing.
+//!
+//! The `skotch` binary (publish, subscribe, list-topics) is built on
+//! [`stream`] and [`client`].
+#![forbid(unsafe_code)]
+
+pub use skotch_client as client;
+pub use skotch_protocol as protocol;
+pub use skotch_stream as stream;

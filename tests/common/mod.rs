@@ -1,0 +1,69 @@
+//! Shared helpers for the integration tests: where the real broker is,
+//! unique topic names, topic creation, and running the Java interop
+//! programs in tests/java.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use skotch::client::{Admin, Client, ClientConfig, NewTopic};
+
+/// Bootstrap address of the broker started by `scripts/kafka start`.
+pub fn bootstrap() -> String {
+    std::env::var("SKOTCH_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// A topic name no other test run uses.
+pub fn unique_topic(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A client for the test broker.
+pub async fn client() -> Client {
+    let config = ClientConfig::new(&bootstrap())
+        .expect("bootstrap")
+        .connect_timeout(Duration::from_secs(20));
+    Client::connect(config)
+        .await
+        .expect("the broker from scripts/kafka must be running (scripts/kafka start)")
+}
+
+/// Create a fresh topic with `partitions` partitions and return its name.
+pub async fn create_topic(client: &Client, prefix: &str, partitions: i32) -> String {
+    let name = unique_topic(prefix);
+    Admin::new(client.clone())
+        .create_topic(NewTopic::new(&name, partitions, 1), false)
+        .await
+        .expect("create topic");
+    name
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Run a Java interop program (tests/java/run.sh) and return its stdout
+/// lines; panics with its stderr when it fails.
+pub fn java(class: &str, args: &[&str]) -> Vec<String> {
+    let out = Command::new(root().join("tests/java/run.sh"))
+        .arg(class)
+        .args(args)
+        .output()
+        .expect("run tests/java/run.sh");
+    assert!(
+        out.status.success(),
+        "{class} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Path of the built `skotch` binary.
+pub fn skotch_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_skotch"))
+}
