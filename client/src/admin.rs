@@ -98,19 +98,17 @@ impl Admin {
             .await?;
         let results = topics
             .iter()
-            .map(|t| {
-                match resp.topics.iter().find(|r| r.name == t.name) {
-                    None => Err(Error::Config(format!(
-                        "broker did not answer for topic {:?}",
-                        t.name
-                    ))),
-                    Some(r) => match Error::from_code(r.error_code, r.error_message.clone(), || {
-                        format!("create topic {:?}", t.name)
-                    }) {
-                        Some(e) => Err(e),
-                        None => Ok(()),
-                    },
-                }
+            .map(|t| match resp.topics.iter().find(|r| r.name == t.name) {
+                None => Err(Error::Config(format!(
+                    "broker did not answer for topic {:?}",
+                    t.name
+                ))),
+                Some(r) => match Error::from_code(r.error_code, r.error_message.clone(), || {
+                    format!("create topic {:?}", t.name)
+                }) {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                },
             })
             .collect();
         self.client.invalidate_metadata();
@@ -123,7 +121,8 @@ impl Admin {
         match r.pop() {
             Some(Err(e))
                 if if_not_exists
-                    && e.code() == Some(skotch_protocol::error::ErrorCode::TOPIC_ALREADY_EXISTS) =>
+                    && e.code()
+                        == Some(skotch_protocol::error::ErrorCode::TOPIC_ALREADY_EXISTS) =>
             {
                 Ok(())
             }

@@ -191,7 +191,11 @@ impl Client {
         ids.sort_by_key(|id| {
             let live = lock(&self.inner.conns)
                 .get(&(*id, ConnKind::General))
-                .and_then(|s| s.try_lock().ok().and_then(|g| g.as_ref().map(|c| !c.is_closed())))
+                .and_then(|s| {
+                    s.try_lock()
+                        .ok()
+                        .and_then(|g| g.as_ref().map(|c| !c.is_closed()))
+                })
                 .unwrap_or(false);
             !live
         });
@@ -211,7 +215,12 @@ impl Client {
     }
 
     /// Send `req` to broker `broker` over its `kind` connection.
-    pub async fn send<R: Request>(&self, broker: i32, kind: ConnKind, req: &R) -> Result<R::Response> {
+    pub async fn send<R: Request>(
+        &self,
+        broker: i32,
+        kind: ConnKind,
+        req: &R,
+    ) -> Result<R::Response> {
         self.connection(broker, kind).await?.send(req).await
     }
 
@@ -255,7 +264,11 @@ impl Client {
         // Someone else refreshed while we waited: theirs is fresh enough
         // unless it lacks one of our topics.
         {
-            let g = self.inner.metadata.read().unwrap_or_else(|p| p.into_inner());
+            let g = self
+                .inner
+                .metadata
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
             if g.1 > started
                 && topics
                     .iter()
@@ -304,7 +317,11 @@ impl Client {
         let resp = conn
             .send_version(&req, v, self.inner.config.request_timeout)
             .await?;
-        let mut g = self.inner.metadata.write().unwrap_or_else(|p| p.into_inner());
+        let mut g = self
+            .inner
+            .metadata
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         let next = Arc::new(g.0.apply(&resp, all));
         *g = (next.clone(), Instant::now());
         self.inner.stale.store(false, Ordering::Relaxed);
@@ -327,7 +344,9 @@ impl Client {
             return Ok(t.clone());
         }
         match md.topic_errors.get(topic) {
-            Some(code) if *code == skotch_protocol::error::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => {
+            Some(code)
+                if *code == skotch_protocol::error::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION =>
+            {
                 Err(Error::UnknownTopic(topic.to_string()))
             }
             Some(code) => Err(Error::Broker {

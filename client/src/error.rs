@@ -158,8 +158,7 @@ impl Error {
 
     /// True for timeouts.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout { .. })
-            || self.code() == Some(ErrorCode::REQUEST_TIMED_OUT)
+        matches!(self, Error::Timeout { .. }) || self.code() == Some(ErrorCode::REQUEST_TIMED_OUT)
     }
 
     /// True when the connection failed or could not be opened.
@@ -171,7 +170,11 @@ impl Error {
     }
 
     /// Build a broker error from a code (None when the code is 0).
-    pub fn from_code(code: i16, message: Option<String>, context: impl FnOnce() -> String) -> Option<Self> {
+    pub fn from_code(
+        code: i16,
+        message: Option<String>,
+        context: impl FnOnce() -> String,
+    ) -> Option<Self> {
         let code = ErrorCode(code);
         if code.is_ok() {
             None
@@ -184,7 +187,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(addr: &str, reason: impl Into<String>, source: Option<std::io::Error>) -> Self {
+    pub(crate) fn io(
+        addr: &str,
+        reason: impl Into<String>,
+        source: Option<std::io::Error>,
+    ) -> Self {
         Error::Io {
             addr: addr.to_string(),
             reason: reason.into(),

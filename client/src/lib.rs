@@ -20,8 +20,12 @@ pub mod producer;
 pub use admin::{Admin, NewTopic};
 pub use client::{Client, ConnKind};
 pub use config::ClientConfig;
-pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, Offset, Poll, TopicPartition};
+pub use consumer::{
+    Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, Offset, Poll, TopicPartition,
+};
 pub use error::{Error, Result};
-pub use producer::{Acks, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+pub use producer::{
+    Acks, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+};
 pub use skotch_protocol as protocol;
 pub use skotch_protocol::record::Header;

@@ -208,7 +208,10 @@ mod tests {
     #[test]
     fn apply_merges_and_records_errors() {
         let m = ClusterMetadata::default().apply(
-            &resp(vec![topic("a", 0, &[(1, 1), (0, 1)]), topic("b", 0, &[(0, 2)])]),
+            &resp(vec![
+                topic("a", 0, &[(1, 1), (0, 1)]),
+                topic("b", 0, &[(0, 2)]),
+            ]),
             false,
         );
         assert_eq!(m.leader("a", 0), Some(1));
@@ -218,10 +221,7 @@ mod tests {
         let m2 = m.apply(&resp(vec![topic("b", 3, &[])]), false);
         assert!(m2.topics.contains_key("a"));
         assert!(!m2.topics.contains_key("b"));
-        assert_eq!(
-            m2.topic_errors["b"],
-            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-        );
+        assert_eq!(m2.topic_errors["b"], ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
         let m3 = m2.apply(&resp(vec![topic("c", 0, &[(0, 1)])]), true);
         assert_eq!(m3.topics.keys().collect::<Vec<_>>(), vec!["c"]);
         assert!(m3.topic_errors.is_empty());

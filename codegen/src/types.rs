@@ -370,3 +370,77 @@ impl Sizes<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::parse;
+    use crate::spec::build;
+
+    const FETCH: &str = r#"{ "type": "request", "name": "FetchRequest", "apiKey": 1,
+      "validVersions": "4-18", "flexibleVersions": "12+", "fields": [
+      { "name": "Topics", "type": "[]FetchTopic", "versions": "0+", "about": "", "fields": [
+        { "name": "Topic", "type": "string", "versions": "0-12", "about": "" },
+        { "name": "TopicId", "type": "uuid", "versions": "13+", "about": "" },
+        { "name": "Partitions", "type": "[]FetchPartition", "versions": "0+", "about": "", "fields": [
+          { "name": "Partition", "type": "int32", "versions": "0+", "about": "" },
+          { "name": "CurrentLeaderEpoch", "type": "int32", "versions": "9+", "default": "-1", "about": "" },
+          { "name": "Records", "type": "records", "versions": "0+", "nullableVersions": "0+", "about": "" },
+          { "name": "Dir", "type": "uuid", "versions": "17+", "taggedVersions": "17+", "tag": 0, "about": "" }
+        ]}
+      ]}
+    ]}"#;
+
+    #[test]
+    fn element_minimums_by_version() {
+        let m = build(&parse(FETCH).unwrap()).unwrap();
+        let s = Sizes { msg: &m };
+        let topics = &m.top().fields[0];
+        let parts = &m.find("FetchTopic").unwrap().fields[2];
+        // FetchPartition: int32 + records (int32 null marker), then + epoch
+        // from v9; compact records (1) and a tag count (1) from v12; the
+        // tagged uuid never counts.
+        let want = [(4, 8), (9, 12), (12, 10), (18, 10)];
+        for (v, n) in want {
+            assert_eq!(s.elem_min(parts, v).unwrap(), n, "v{v}");
+        }
+        // FetchTopic: string (2) + array (4); compact 1 + 1 + tags 1 at v12;
+        // uuid 16 + 1 + 1 from v13.
+        for (v, n) in [(4, 6), (12, 3), (13, 18)] {
+            assert_eq!(s.elem_min(topics, v).unwrap(), n, "v{v}");
+        }
+        let range = Versions { lo: 4, hi: 18 };
+        assert_eq!(
+            s.elem_min_expr(topics, range).unwrap(),
+            "match version { 4..=11 => 6, 12 => 3, _ => 18, }"
+        );
+    }
+
+    #[test]
+    fn conditions() {
+        let within = Versions { lo: 4, hi: 18 };
+        let c = |lo, hi| Cond::of(Versions { lo, hi }, within);
+        assert_eq!(c(0, i16::MAX), Cond::Always);
+        assert_eq!(c(0, 3), Cond::Never);
+        assert_eq!(c(12, i16::MAX).expr(), "version >= 12");
+        assert_eq!(c(0, 14).expr(), "version <= 14");
+        assert_eq!(c(7, 12).expr(), "(7..=12).contains(&version)");
+        assert_eq!(c(7, 12).not().expr(), "!(7..=12).contains(&version)");
+        assert_eq!(c(12, i16::MAX).not().expr(), "version <= 11");
+    }
+
+    #[test]
+    fn defaults() {
+        let m = build(&parse(FETCH).unwrap()).unwrap();
+        let part = m.find("FetchPartition").unwrap();
+        assert_eq!(default_expr(&part.fields[1]).unwrap(), "-1");
+        assert_eq!(default_expr(&part.fields[2]).unwrap(), "None");
+        assert_eq!(
+            not_default_expr(&part.fields[1], "self.x").unwrap(),
+            "self.x != -1"
+        );
+        assert_eq!(parse_int("0x7fffffff").unwrap(), 0x7fff_ffff);
+        assert_eq!(int_literal(Prim::Int32, 0x7fff_ffff).unwrap(), "i32::MAX");
+        assert!(int_literal(Prim::Int8, 300).is_err());
+    }
+}

@@ -27,6 +27,21 @@
 //! allocated, no decoder panics on any input, and byte and record fields are
 //! zero-copy slices of the input. Unknown tagged fields are skipped.
 //!
+//! # Version negotiation
+//!
+//! [`Message::VERSIONS`] is what the definitions describe, which may include
+//! a last version Kafka marks unstable ([`Request::LATEST_VERSION_UNSTABLE`],
+//! e.g. InitProducerId v6 in 4.1: a 4.3 broker advertises only up to v5).
+//! Pick the highest version both this range (minus an unstable last
+//! version) and the broker's ApiVersions response allow.
+//!
+//! # Data structures
+//!
+//! `ConsumerProtocolSubscription` and `ConsumerProtocolAssignment` are not
+//! sent on their own: they travel in the byte fields of JoinGroup
+//! (protocol metadata) and SyncGroup (assignment), each preceded by an
+//! int16 version that the caller writes and reads around `encode`/`decode`.
+//!
 //! Regenerate with `scripts/codegen`; do not edit these files by hand.
 
 use bytes::{BufMut, BytesMut};

@@ -5,6 +5,9 @@
 #![warn(missing_docs)]
 
 pub mod codec;
+pub mod error;
+pub mod frame;
 pub mod messages;
+pub mod record;
 
 pub use codec::{DecodeError, DecodeErrorKind, EncodeError, Reader, Uuid, Writer};

@@ -47,12 +47,12 @@ impl<T> InFlight<T> {
     /// Match a response to the oldest request.
     pub fn complete(&mut self, got: i32) -> Result<T, Mismatch> {
         match self.queue.front() {
-            Some((id, _)) if *id == got => Ok(self.queue.pop_front().map(|(_, t)| t).ok_or(
-                Mismatch {
+            Some((id, _)) if *id == got => {
+                Ok(self.queue.pop_front().map(|(_, t)| t).ok_or(Mismatch {
                     expected: None,
                     got,
-                },
-            )?),
+                })?)
+            }
             front => Err(Mismatch {
                 expected: front.map(|(id, _)| *id),
                 got,

@@ -153,8 +153,11 @@ impl Connection {
         };
         // Kafka requests are small and latency-sensitive; Java sets this too.
         let _ = stream.set_nodelay(true);
-        match tokio::time::timeout(opts.connect_timeout, Self::handshake(stream, addr.clone(), opts))
-            .await
+        match tokio::time::timeout(
+            opts.connect_timeout,
+            Self::handshake(stream, addr.clone(), opts),
+        )
+        .await
         {
             Err(_) => Err(connect_err(format!(
                 "ApiVersions handshake timed out after {timeout_ms} ms"
@@ -201,10 +204,14 @@ impl Connection {
         };
         let mut version = API_VERSIONS_MAX;
         for _ in 0..2 {
-            let body = self.send_raw(&req, version, true, self.opts.request_timeout).await?;
+            let body = self
+                .send_raw(&req, version, true, self.opts.request_timeout)
+                .await?;
             let parsed = ApiVersionsResponse::decode(&mut Reader::new(body.clone()), version);
             match parsed {
-                Ok(resp) if resp.error_code == 0 => return Ok(BrokerVersions::from_response(&resp)),
+                Ok(resp) if resp.error_code == 0 => {
+                    return Ok(BrokerVersions::from_response(&resp))
+                }
                 _ => {
                     let v0 = ApiVersionsResponse::decode(&mut Reader::new(body), 0).map_err(
                         |source| Error::Decode {
@@ -219,11 +226,8 @@ impl Connection {
                         .unwrap_or_else(|| Error::Config("ApiVersions failed".into())));
                     }
                     let theirs = BrokerVersions::from_response(&v0);
-                    version = theirs.pick(
-                        &self.addr,
-                        ApiKey::ApiVersions,
-                        (0, API_VERSIONS_MAX),
-                    )?;
+                    version =
+                        theirs.pick(&self.addr, ApiKey::ApiVersions, (0, API_VERSIONS_MAX))?;
                 }
             }
         }
@@ -338,8 +342,8 @@ fn encode_request<R: Request>(req: &R, version: i16, client_id: &str) -> Result<
     buf.put_i16(R::API_KEY as i16);
     buf.put_i16(version);
     buf.put_i32(0); // correlation id, patched by the writer
-    // client_id is always a non-compact nullable string, even in header v2,
-    // so that any broker can read the header of an ApiVersions request.
+                    // client_id is always a non-compact nullable string, even in header v2,
+                    // so that any broker can read the header of an ApiVersions request.
     buf.put_nullable_string(Some(client_id), false, "client_id")?;
     if request_header_version(R::API_KEY, version) >= 2 {
         buf.put_uvarint(0); // no tagged fields
@@ -353,13 +357,13 @@ fn encode_request<R: Request>(req: &R, version: i16, client_id: &str) -> Result<
     Ok(buf)
 }
 
-async fn write_loop<W: AsyncWrite>(
+async fn write_loop<W>(
     mut wr: tokio::io::WriteHalf<W>,
     mut rx: mpsc::Receiver<Outgoing>,
     shared: Arc<Shared>,
     addr: String,
 ) where
-    W: AsyncRead,
+    W: AsyncRead + AsyncWrite,
 {
     while let Some(mut out) = rx.recv().await {
         let id = {
@@ -402,13 +406,13 @@ async fn write_loop<W: AsyncWrite>(
     }
 }
 
-async fn read_loop<R: AsyncRead>(
+async fn read_loop<R>(
     mut rd: tokio::io::ReadHalf<R>,
     shared: Arc<Shared>,
     addr: String,
     max_frame: usize,
 ) where
-    R: AsyncWrite,
+    R: AsyncRead + AsyncWrite,
 {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut decoder = FrameDecoder::new(max_frame);

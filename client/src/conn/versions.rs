@@ -74,7 +74,6 @@ mod tests {
                     api_key,
                     min_version,
                     max_version,
-                    ..Default::default()
                 })
                 .collect(),
             ..Default::default()

@@ -185,10 +185,16 @@ impl Consumer {
     /// Assign every partition of `topic`, starting at `start`.
     ///
     /// Errors: [`Error::UnknownTopic`] if the topic does not exist.
-    pub async fn assign_topic(&mut self, topic: &str, start: Offset) -> Result<Vec<TopicPartition>> {
+    pub async fn assign_topic(
+        &mut self,
+        topic: &str,
+        start: Offset,
+    ) -> Result<Vec<TopicPartition>> {
         let info = self
             .client
-            .retry(self.client.config().request_timeout, || self.client.topic(topic))
+            .retry(self.client.config().request_timeout, || {
+                self.client.topic(topic)
+            })
             .await?;
         let tps: Vec<TopicPartition> = info
             .partitions

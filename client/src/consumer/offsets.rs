@@ -55,12 +55,25 @@ impl Consumer {
                         .await?;
                     (end + back).max(begin)
                 }
-                Offset::Earliest => self.client.retry(timeout, || self.list_offset(&tp, EARLIEST)).await?,
-                Offset::Latest => self.client.retry(timeout, || self.list_offset(&tp, LATEST)).await?,
+                Offset::Earliest => {
+                    self.client
+                        .retry(timeout, || self.list_offset(&tp, EARLIEST))
+                        .await?
+                }
+                Offset::Latest => {
+                    self.client
+                        .retry(timeout, || self.list_offset(&tp, LATEST))
+                        .await?
+                }
                 Offset::Timestamp(ts) => {
-                    let o = self.client.retry(timeout, || self.list_offset(&tp, ts)).await?;
+                    let o = self
+                        .client
+                        .retry(timeout, || self.list_offset(&tp, ts))
+                        .await?;
                     if o < 0 {
-                        self.client.retry(timeout, || self.list_offset(&tp, LATEST)).await?
+                        self.client
+                            .retry(timeout, || self.list_offset(&tp, LATEST))
+                            .await?
                     } else {
                         o
                     }

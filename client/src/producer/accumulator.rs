@@ -134,7 +134,13 @@ impl<T> Accumulator<T> {
     /// A batch came back from the broker with a retriable error: it goes
     /// back to the front of its partition's queue, to be resent after
     /// `backoff`.
-    pub fn requeue(&mut self, tp: TopicPartition, mut batch: Batch<T>, now: Instant, backoff: Duration) {
+    pub fn requeue(
+        &mut self,
+        tp: TopicPartition,
+        mut batch: Batch<T>,
+        now: Instant,
+        backoff: Duration,
+    ) {
         self.in_flight.remove(&tp);
         batch.attempts += 1;
         batch.retry_at = Some(now + backoff);

@@ -191,7 +191,9 @@ pub struct Producer {
 
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Producer").field("config", &self.config).finish()
+        f.debug_struct("Producer")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -215,7 +217,9 @@ impl Producer {
         };
         let task = tokio::spawn(sender.run(rx));
         Self {
-            memory: Arc::new(Semaphore::new(config.buffer_memory.min(Semaphore::MAX_PERMITS))),
+            memory: Arc::new(Semaphore::new(
+                config.buffer_memory.min(Semaphore::MAX_PERMITS),
+            )),
             client,
             config,
             tx,
@@ -242,9 +246,12 @@ impl Producer {
         }
         let topic = self
             .client
-            .retry(self.config.delivery_timeout.min(self.client.config().request_timeout), || {
-                self.client.topic(&record.topic)
-            })
+            .retry(
+                self.config
+                    .delivery_timeout
+                    .min(self.client.config().request_timeout),
+                || self.client.topic(&record.topic),
+            )
             .await?;
         let count = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
         if count == 0 {
@@ -266,14 +273,17 @@ impl Producer {
                     .filter(|p| p.leader >= 0)
                     .map(|p| p.partition)
                     .collect();
-                self.sticky.lock().unwrap_or_else(|p| p.into_inner()).partition(
-                    &record.topic,
-                    count,
-                    &available,
-                    size,
-                    self.config.batch_size,
-                    rand::random(),
-                )
+                self.sticky
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .partition(
+                        &record.topic,
+                        count,
+                        &available,
+                        size,
+                        self.config.batch_size,
+                        rand::random(),
+                    )
             }
         };
         let permits = u32::try_from(size.clamp(1, self.config.buffer_memory)).unwrap_or(u32::MAX);
@@ -310,7 +320,9 @@ impl Producer {
     /// failed.
     pub async fn flush(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Command::Flush(tx)).map_err(|_| Error::Closed)?;
+        self.tx
+            .send(Command::Flush(tx))
+            .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)
     }
 
@@ -336,7 +348,11 @@ fn record_size(r: &ProducerRecord) -> usize {
     21 + r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len()) + h
 }
 
-type Outcome = (i32, Vec<(TopicPartition, Batch<Waiter>)>, Result<Vec<(TopicPartition, PartResult)>>);
+type Outcome = (
+    i32,
+    Vec<(TopicPartition, Batch<Waiter>)>,
+    Result<Vec<(TopicPartition, PartResult)>>,
+);
 
 /// What the broker said about one partition's batch.
 struct PartResult {
@@ -586,7 +602,9 @@ async fn produce(
     let mut out = Vec::new();
     for t in resp.responses {
         let name = if t.topic_id != Uuid::ZERO {
-            md.topic_name(&t.topic_id).map(str::to_string).unwrap_or(t.name)
+            md.topic_name(&t.topic_id)
+                .map(str::to_string)
+                .unwrap_or(t.name)
         } else {
             t.name
         };

@@ -1,0 +1,92 @@
+//! skotch's producer and consumer against the real broker: 100,000 keyed
+//! records with duplicate-key headers and some null values go to a
+//! 6-partition topic and all come back, in order per partition,
+//! byte-identical.
+
+mod common;
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use skotch::client::{
+    Consumer, ConsumerConfig, Header, Offset, Producer, ProducerConfig, ProducerRecord,
+};
+
+const COUNT: usize = 100_000;
+
+fn record(topic: &str, i: usize) -> ProducerRecord {
+    ProducerRecord {
+        topic: topic.to_string(),
+        partition: None,
+        key: Some(Bytes::from(format!("key-{}", i % 1000))),
+        value: (i % 7 != 0).then(|| Bytes::from(format!("value-{i}-{}", "x".repeat(i % 50)))),
+        headers: vec![
+            Header::new("h", "a"),
+            Header::new("h", "b"),
+            Header::new("n", i.to_string()),
+            Header {
+                key: "nil".into(),
+                value: None,
+            },
+        ],
+        timestamp: Some(1_700_000_000_000 + i as i64),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_thousand_records_round_trip() {
+    let client = common::client().await;
+    let topic = common::create_topic(&client, "roundtrip", 6).await;
+
+    let producer = Producer::new(client.clone(), ProducerConfig::default());
+    let mut deliveries = Vec::with_capacity(COUNT);
+    for i in 0..COUNT {
+        deliveries.push(producer.send(record(&topic, i)).await.expect("send"));
+    }
+    producer.flush().await.expect("flush");
+    let mut placed: Vec<(i32, i64)> = Vec::with_capacity(COUNT);
+    for d in deliveries {
+        let md = d.await.expect("delivered");
+        placed.push((md.partition, md.offset));
+    }
+    // Same key, same partition.
+    let mut key_partition: HashMap<usize, i32> = HashMap::new();
+    for (i, (p, _)) in placed.iter().enumerate() {
+        assert_eq!(*key_partition.entry(i % 1000).or_insert(*p), *p, "key-{}", i % 1000);
+    }
+
+    let mut consumer = Consumer::new(client.clone(), ConsumerConfig::default());
+    consumer
+        .assign_topic(&topic, Offset::Earliest)
+        .await
+        .expect("assign");
+    let mut got: Vec<Option<skotch::client::ConsumerRecord>> = vec![None; COUNT];
+    let mut received = 0;
+    let mut last_offset: HashMap<i32, i64> = HashMap::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !(consumer.at_end() && received == COUNT) {
+        assert!(std::time::Instant::now() < deadline, "timed out with {received} records");
+        let poll = consumer.poll().await.expect("poll");
+        for r in poll.records {
+            let prev = last_offset.insert(r.partition, r.offset);
+            assert!(prev.is_none_or(|p| p < r.offset), "offsets go up per partition");
+            let n: usize = std::str::from_utf8(r.headers[2].value.as_ref().unwrap())
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(got[n].is_none(), "record {n} delivered twice");
+            got[n] = Some(r);
+            received += 1;
+        }
+    }
+    assert_eq!(received, COUNT);
+    for (i, r) in got.into_iter().enumerate() {
+        let r = r.unwrap();
+        let want = record(&topic, i);
+        assert_eq!((r.partition, r.offset), placed[i], "record {i} where delivery said");
+        assert_eq!(r.key, want.key);
+        assert_eq!(r.value, want.value);
+        assert_eq!(r.headers, want.headers);
+        assert_eq!(r.timestamp, want.timestamp.unwrap());
+    }
+}
