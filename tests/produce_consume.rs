@@ -52,7 +52,12 @@ async fn hundred_thousand_records_round_trip() {
     // Same key, same partition.
     let mut key_partition: HashMap<usize, i32> = HashMap::new();
     for (i, (p, _)) in placed.iter().enumerate() {
-        assert_eq!(*key_partition.entry(i % 1000).or_insert(*p), *p, "key-{}", i % 1000);
+        assert_eq!(
+            *key_partition.entry(i % 1000).or_insert(*p),
+            *p,
+            "key-{}",
+            i % 1000
+        );
     }
 
     let mut consumer = Consumer::new(client.clone(), ConsumerConfig::default());
@@ -65,11 +70,17 @@ async fn hundred_thousand_records_round_trip() {
     let mut last_offset: HashMap<i32, i64> = HashMap::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !(consumer.at_end() && received == COUNT) {
-        assert!(std::time::Instant::now() < deadline, "timed out with {received} records");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out with {received} records"
+        );
         let poll = consumer.poll().await.expect("poll");
         for r in poll.records {
             let prev = last_offset.insert(r.partition, r.offset);
-            assert!(prev.is_none_or(|p| p < r.offset), "offsets go up per partition");
+            assert!(
+                prev.is_none_or(|p| p < r.offset),
+                "offsets go up per partition"
+            );
             let n: usize = std::str::from_utf8(r.headers[2].value.as_ref().unwrap())
                 .unwrap()
                 .parse()
@@ -83,7 +94,11 @@ async fn hundred_thousand_records_round_trip() {
     for (i, r) in got.into_iter().enumerate() {
         let r = r.unwrap();
         let want = record(&topic, i);
-        assert_eq!((r.partition, r.offset), placed[i], "record {i} where delivery said");
+        assert_eq!(
+            (r.partition, r.offset),
+            placed[i],
+            "record {i} where delivery said"
+        );
         assert_eq!(r.key, want.key);
         assert_eq!(r.value, want.value);
         assert_eq!(r.headers, want.headers);
