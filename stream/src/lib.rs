@@ -1,1 +1,42 @@
+//! hop-client-style streams over Apache Kafka.
+//!
+//! A `kafka://` URL names brokers and topics; [`Stream::open_reader`] and
+//! [`Stream::open_writer`] open it for reading or writing, as hop-client's
+//! `stream.open(url, "r" | "w")`. Messages are models ([`Message::Json`],
+//! [`Message::Blob`]) chosen by the `_format` header, and every written
+//! message carries hop's standard headers (`_id`, `_sender`, `_test`,
+//! `_format`).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), skotch_stream::StreamError> {
+//! use skotch_stream::{Message, Stream, StartPosition};
+//! let mut w = Stream::new().open_writer("kafka://127.0.0.1:9092/alerts").await?;
+//! w.write(Message::Json(serde_json::json!({"hello": "world"}))).await?;
+//! w.close().await?;
+//!
+//! let stream = Stream::new().start_at(StartPosition::Earliest).until_eos(true);
+//! let mut r = stream.open_reader("kafka://127.0.0.1:9092/alerts").await?;
+//! while let Some(m) = r.read_with_metadata().await {
+//!     let (message, metadata) = m?;
+//!     println!("{} {:?}", metadata.offset, message);
+//! }
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod headers;
+pub mod metadata;
+pub mod models;
+pub mod options;
+mod stream;
+pub mod url;
+
+pub use headers::Headers;
+pub use metadata::Metadata;
+pub use models::Message;
+pub use options::{Auth, StartPosition, StreamOptions};
+pub use stream::{
+    open_reader, open_writer, Result, Stream, StreamError, StreamReader, StreamWriter, WriteOptions,
+};
+pub use url::{KafkaUrl, UrlError};

@@ -1,0 +1,346 @@
+//! Opening a `kafka://` URL for reading or writing, as hop-client's
+//! `Stream.open(url, "r" | "w")`.
+//!
+//! Reading assigns every partition of every topic in the URL (no consumer
+//! group yet) and yields messages in order per partition; with `until_eos`
+//! it ends once each partition reached its end. Writing sends each message
+//! with the standard headers and reports delivery failures on `flush` and
+//! `close`, so nothing is lost silently.
+
+use std::collections::VecDeque;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+use skotch_client::{
+    Client, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, DeliveryFuture, Header, Offset,
+    Producer, ProducerConfig, ProducerRecord,
+};
+
+use crate::headers::{standard, with_standard_headers, Headers};
+use crate::metadata::Metadata;
+use crate::models::Message;
+use crate::options::{StartPosition, StreamOptions};
+use crate::url::{KafkaUrl, UrlError};
+
+/// Errors of the streaming layer.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The URL is malformed.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// Kafka said no, or could not be reached.
+    #[error(transparent)]
+    Client(#[from] skotch_client::Error),
+    /// A read stream needs at least one topic in its URL.
+    #[error("the URL names no topic to read from")]
+    NoTopic,
+    /// A write must name its topic when the URL names none or several.
+    #[error("the URL names {0} topics; write() must say which one to use")]
+    TopicRequired(usize),
+    /// A header name is reserved.
+    #[error("{0}")]
+    ReservedHeader(String),
+    /// Credentials were given but this build cannot authenticate yet.
+    #[error("authentication (SASL) is not supported yet; open the stream without credentials")]
+    AuthUnsupported,
+    /// `flush`/`close` found messages that were not delivered.
+    #[error("{failed} message(s) were not delivered; first error: {first}")]
+    Undelivered {
+        /// How many failed.
+        failed: usize,
+        /// The first failure.
+        first: Box<skotch_client::Error>,
+    },
+}
+
+/// Result alias for the streaming layer.
+pub type Result<T, E = StreamError> = std::result::Result<T, E>;
+
+/// Opens streams with shared defaults (hop-client's `Stream`).
+#[derive(Debug, Clone, Default)]
+pub struct Stream {
+    /// The defaults every opened stream uses.
+    pub options: StreamOptions,
+}
+
+impl Stream {
+    /// A stream opener with hop-client's defaults (start at latest, wait
+    /// for new messages forever, no authentication).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Set where reading starts.
+    pub fn start_at(mut self, at: StartPosition) -> Self {
+        self.options.start_at = at;
+        self
+    }
+
+    /// Stop reading at the end of every partition.
+    pub fn until_eos(mut self, yes: bool) -> Self {
+        self.options.until_eos = yes;
+        self
+    }
+
+    async fn connect(&self, url: &KafkaUrl) -> Result<Client> {
+        if self.options.auth.is_some() {
+            return Err(StreamError::AuthUnsupported);
+        }
+        let config = ClientConfig::new(&url.bootstrap_servers())?
+            .client_id("skotch-stream")
+            .connect_timeout(self.options.connect_timeout);
+        Ok(Client::connect(config).await?)
+    }
+
+    /// Open `url` for reading (hop's `open(url, "r")`).
+    ///
+    /// Errors: a bad URL, no topic in it, unreachable brokers, an unknown
+    /// topic.
+    pub async fn open_reader(&self, url: &str) -> Result<StreamReader> {
+        let url: KafkaUrl = url.parse()?;
+        if url.topics.is_empty() {
+            return Err(StreamError::NoTopic);
+        }
+        let client = self.connect(&url).await?;
+        let mut consumer = Consumer::new(client, ConsumerConfig::default());
+        let start = match self.options.start_at {
+            StartPosition::Earliest => Offset::Earliest,
+            StartPosition::Latest => Offset::Latest,
+            StartPosition::Offset(o) => Offset::At(o),
+            StartPosition::Timestamp(t) => Offset::Timestamp(t),
+        };
+        for t in &url.topics {
+            consumer.assign_topic(t, start).await?;
+        }
+        Ok(StreamReader {
+            consumer,
+            buffered: VecDeque::new(),
+            until_eos: self.options.until_eos,
+            done: false,
+        })
+    }
+
+    /// Open `url` for writing (hop's `open(url, "w")`).
+    pub async fn open_writer(&self, url: &str) -> Result<StreamWriter> {
+        let url: KafkaUrl = url.parse()?;
+        let client = self.connect(&url).await?;
+        for t in &url.topics {
+            // Fail at open, not at the first write, when a topic is missing.
+            client.topic(t).await?;
+        }
+        let config = ProducerConfig {
+            delivery_timeout: self.options.produce_timeout,
+            ..Default::default()
+        };
+        Ok(StreamWriter {
+            producer: Producer::new(client, config),
+            topics: url.topics,
+            sender: self.options.auth.as_ref().map(|a| a.username.clone()),
+            pending: FuturesUnordered::new(),
+            failed: Vec::new(),
+        })
+    }
+}
+
+/// Open `url` for reading with the default options.
+pub async fn open_reader(url: &str) -> Result<StreamReader> {
+    Stream::new().open_reader(url).await
+}
+
+/// Open `url` for writing with the default options.
+pub async fn open_writer(url: &str) -> Result<StreamWriter> {
+    Stream::new().open_writer(url).await
+}
+
+/// A stream opened for reading.
+#[derive(Debug)]
+pub struct StreamReader {
+    consumer: Consumer,
+    buffered: VecDeque<ConsumerRecord>,
+    until_eos: bool,
+    done: bool,
+}
+
+fn to_metadata(r: &ConsumerRecord) -> Metadata {
+    Metadata {
+        topic: r.topic.to_string(),
+        partition: r.partition,
+        offset: r.offset,
+        timestamp: r.timestamp,
+        key: r.key.clone(),
+        headers: r
+            .headers
+            .iter()
+            .map(|h| (h.key.clone(), h.value.clone()))
+            .collect(),
+    }
+}
+
+impl StreamReader {
+    /// The next message with its metadata; `None` at the end of the
+    /// stream (only with `until_eos`).
+    pub async fn read_with_metadata(&mut self) -> Option<Result<(Message, Metadata)>> {
+        loop {
+            if let Some(r) = self.buffered.pop_front() {
+                let format = r
+                    .headers
+                    .iter()
+                    .find(|h| h.key == standard::FORMAT)
+                    .and_then(|h| h.value.as_deref());
+                let msg = Message::deserialize(format, r.value.as_ref());
+                return Some(Ok((msg, to_metadata(&r))));
+            }
+            if self.done {
+                return None;
+            }
+            match self.consumer.poll().await {
+                Err(e) => return Some(Err(e.into())),
+                Ok(p) => {
+                    self.buffered.extend(p.records);
+                    if self.until_eos && self.consumer.at_end() {
+                        self.done = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next message; `None` at the end of the stream.
+    pub async fn read(&mut self) -> Option<Result<Message>> {
+        self.read_with_metadata().await.map(|r| r.map(|(m, _)| m))
+    }
+
+    /// The messages as an async stream of `(Message, Metadata)`.
+    pub fn into_stream(self) -> impl futures::Stream<Item = Result<(Message, Metadata)>> {
+        futures::stream::unfold(self, |mut r| async move {
+            r.read_with_metadata().await.map(|item| (item, r))
+        })
+    }
+
+    /// Stop reading and drop the connections.
+    pub fn close(self) {
+        self.consumer.client().close();
+    }
+}
+
+/// Options for one write (hop's `write(..., topic=, headers=, test=)`).
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Topic; required when the URL names none or several.
+    pub topic: Option<String>,
+    /// User headers (no `_` names).
+    pub headers: Headers,
+    /// Mark the message as a test (`_test` header).
+    pub test: bool,
+    /// Record key (decides the partition).
+    pub key: Option<Bytes>,
+}
+
+/// A stream opened for writing.
+pub struct StreamWriter {
+    producer: Producer,
+    topics: Vec<String>,
+    sender: Option<String>,
+    pending: FuturesUnordered<DeliveryFuture>,
+    failed: Vec<skotch_client::Error>,
+}
+
+impl std::fmt::Debug for StreamWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamWriter")
+            .field("topics", &self.topics)
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+impl StreamWriter {
+    /// Write a message to the URL's only topic.
+    pub async fn write(&mut self, message: impl Into<Message>) -> Result<()> {
+        self.write_with(message, WriteOptions::default()).await
+    }
+
+    /// Write a message with a topic, headers, test flag or key. Returns
+    /// once the message is queued; delivery problems surface in
+    /// [`StreamWriter::flush`] / [`StreamWriter::close`].
+    pub async fn write_with(
+        &mut self,
+        message: impl Into<Message>,
+        opts: WriteOptions,
+    ) -> Result<()> {
+        let message = message.into();
+        opts.headers
+            .check_user_keys()
+            .map_err(StreamError::ReservedHeader)?;
+        let topic = match (opts.topic, self.topics.as_slice()) {
+            (Some(t), _) => t,
+            (None, [only]) => only.clone(),
+            (None, all) => return Err(StreamError::TopicRequired(all.len())),
+        };
+        let headers = with_standard_headers(
+            &opts.headers,
+            uuid::Uuid::new_v4(),
+            self.sender.as_deref(),
+            opts.test,
+            message.format_name(),
+        )
+        .into_iter()
+        .map(|(key, v)| Header {
+            key,
+            value: Some(v),
+        })
+        .collect();
+        let record = ProducerRecord {
+            topic,
+            partition: None,
+            key: opts.key,
+            value: Some(message.serialize()),
+            headers,
+            timestamp: Some(
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0),
+            ),
+        };
+        let fut = self.producer.send(record).await?;
+        self.pending.push(fut);
+        // Collect deliveries that already finished so the set stays small.
+        while let Some(Some(r)) = futures::FutureExt::now_or_never(self.pending.next()) {
+            if let Err(e) = r {
+                self.failed.push(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait until every written message is delivered; the error counts
+    /// those that were not.
+    pub async fn flush(&mut self) -> Result<()> {
+        self.producer.flush().await?;
+        while let Some(r) = self.pending.next().await {
+            if let Err(e) = r {
+                self.failed.push(e);
+            }
+        }
+        let failed = std::mem::take(&mut self.failed);
+        let count = failed.len();
+        match failed.into_iter().next() {
+            None => Ok(()),
+            Some(first) => Err(StreamError::Undelivered {
+                failed: count,
+                first: Box::new(first),
+            }),
+        }
+    }
+
+    /// Flush, then close.
+    pub async fn close(mut self) -> Result<()> {
+        let r = self.flush().await;
+        let _ = self.producer.close().await;
+        r
+    }
+}
