@@ -1,2 +1,299 @@
+//! The `skotch` command line: publish, subscribe and list topics over
+//! `kafka://` URLs, like hop-client's `hop` command.
+//!
+//! Errors are one line on stderr and exit code 1; usage errors exit 2.
 #![forbid(unsafe_code)]
-fn main() {}
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+use skotch::client::{Admin, Client, ClientConfig};
+use skotch::stream::{
+    Headers, KafkaUrl, Message, Metadata, StartPosition, Stream, StreamError, WriteOptions,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "skotch",
+    version,
+    about = "Publish and subscribe to Apache Kafka over kafka:// URLs"
+)]
+struct Cli {
+    /// How long to try reaching the brokers before giving up, in ms.
+    #[arg(long, global = true, default_value_t = 10_000, value_name = "MS")]
+    timeout: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Publish messages: one per line from stdin, or one per FILE.
+    Publish {
+        /// kafka://[user@]broker[:port][,...]/topic
+        url: String,
+        /// Files to publish, one message each; stdin (one message per line) when none.
+        files: Vec<PathBuf>,
+        /// Message model.
+        #[arg(long, short, value_enum, default_value_t = Format::Blob)]
+        format: Format,
+        /// Header to add, KEY=VALUE; repeat for more (keys may repeat).
+        #[arg(long = "header", short = 'H', value_name = "KEY=VALUE")]
+        headers: Vec<String>,
+        /// Mark the messages as tests (`_test` header).
+        #[arg(long)]
+        test: bool,
+        /// Topic to publish to when the URL names several (or none).
+        #[arg(long)]
+        topic: Option<String>,
+    },
+    /// Print messages from the URL's topics.
+    Subscribe {
+        /// kafka://[user@]broker[:port][,...]/topic[,topic2...]
+        url: String,
+        /// Where to start in each partition.
+        #[arg(long, short, value_enum, default_value_t = Start::Latest)]
+        start_at: Start,
+        /// Stop once every partition reached its end.
+        #[arg(long, short = 'e')]
+        until_eos: bool,
+        /// Print one JSON object per record (topic, partition, offset,
+        /// timestamp, key, headers, content).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the topics of the cluster.
+    ListTopics {
+        /// kafka://[user@]broker[:port][,...]/
+        url: String,
+        /// Include internal topics such as __consumer_offsets.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Blob,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Start {
+    Earliest,
+    Latest,
+}
+
+type CliResult = Result<(), String>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SKOTCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("skotch: error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("skotch: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> CliResult {
+    let mut stream = Stream::new();
+    stream.options.connect_timeout = Duration::from_millis(cli.timeout);
+    match cli.command {
+        Command::Publish {
+            url,
+            files,
+            format,
+            headers,
+            test,
+            topic,
+        } => publish(&stream, &url, &files, format, &headers, test, topic).await,
+        Command::Subscribe {
+            url,
+            start_at,
+            until_eos,
+            json,
+        } => {
+            let stream = stream
+                .start_at(match start_at {
+                    Start::Earliest => StartPosition::Earliest,
+                    Start::Latest => StartPosition::Latest,
+                })
+                .until_eos(until_eos);
+            subscribe(&stream, &url, json).await
+        }
+        Command::ListTopics { url, all } => list_topics(&url, all, cli.timeout).await,
+    }
+}
+
+fn err(e: StreamError) -> String {
+    e.to_string()
+}
+
+fn parse_headers(raw: &[String]) -> Result<Headers, String> {
+    let mut h = Headers::new();
+    for kv in raw {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("header {kv:?} is not KEY=VALUE"))?;
+        h.push(k, Bytes::copy_from_slice(v.as_bytes()));
+    }
+    h.check_user_keys()?;
+    Ok(h)
+}
+
+fn to_message(data: Vec<u8>, format: Format, what: &str) -> Result<Message, String> {
+    match format {
+        Format::Blob => Ok(Message::Blob(data.into())),
+        Format::Json => {
+            let text = String::from_utf8(data).map_err(|_| format!("{what}: not UTF-8 text"))?;
+            Message::json_from_str(&text).map_err(|e| format!("{what}: {e}"))
+        }
+    }
+}
+
+async fn publish(
+    stream: &Stream,
+    url: &str,
+    files: &[PathBuf],
+    format: Format,
+    headers: &[String],
+    test: bool,
+    topic: Option<String>,
+) -> CliResult {
+    let headers = parse_headers(headers)?;
+    // Read and check all input before connecting: a bad line publishes
+    // nothing rather than half the input.
+    let mut messages = Vec::new();
+    if files.is_empty() {
+        for (n, line) in std::io::stdin().lock().lines().enumerate() {
+            let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+            messages.push(to_message(
+                line.into_bytes(),
+                format,
+                &format!("stdin line {}", n + 1),
+            )?);
+        }
+    } else {
+        for f in files {
+            let data = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            messages.push(to_message(data, format, &f.display().to_string())?);
+        }
+    }
+    let mut writer = stream.open_writer(url).await.map_err(err)?;
+    let count = messages.len();
+    for m in messages {
+        writer
+            .write_with(
+                m,
+                WriteOptions {
+                    topic: topic.clone(),
+                    headers: headers.clone(),
+                    test,
+                    key: None,
+                },
+            )
+            .await
+            .map_err(err)?;
+    }
+    writer.close().await.map_err(err)?;
+    tracing::info!(count, "published");
+    Ok(())
+}
+
+/// Bytes as JSON: a string when they are UTF-8, else `{"base64": ...}`.
+fn bytes_json(b: &[u8]) -> Value {
+    match std::str::from_utf8(b) {
+        Ok(s) => Value::String(s.to_string()),
+        Err(_) => json!({ "base64": base64::engine::general_purpose::STANDARD.encode(b) }),
+    }
+}
+
+fn record_json(m: &Message, md: &Metadata) -> Value {
+    json!({
+        "topic": md.topic,
+        "partition": md.partition,
+        "offset": md.offset,
+        "timestamp": md.timestamp,
+        "key": md.key.as_deref().map(bytes_json),
+        "headers": md.headers.iter().map(|(k, v)| json!([k, v.as_deref().map(bytes_json)])).collect::<Vec<_>>(),
+        "format": m.format_name(),
+        "content": match m {
+            Message::Json(v) => v.clone(),
+            Message::Blob(b) => bytes_json(b),
+            _ => Value::Null,
+        },
+    })
+}
+
+async fn subscribe(stream: &Stream, url: &str, as_json: bool) -> CliResult {
+    let mut reader = stream.open_reader(url).await.map_err(err)?;
+    let stdout = std::io::stdout();
+    while let Some(item) = reader.read_with_metadata().await {
+        let (m, md) = item.map_err(err)?;
+        let mut out = stdout.lock();
+        let written = if as_json {
+            writeln!(out, "{}", record_json(&m, &md))
+        } else {
+            match &m {
+                Message::Json(v) => writeln!(out, "{v}"),
+                other => out
+                    .write_all(&other.serialize())
+                    .and_then(|()| out.write_all(b"\n")),
+            }
+        };
+        match written.and_then(|()| out.flush()) {
+            Ok(()) => {}
+            // The reader went away (e.g. `| head`): stop quietly.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(format!("writing to stdout: {e}")),
+        }
+    }
+    Ok(())
+}
+
+async fn list_topics(url: &str, all: bool, timeout_ms: u64) -> CliResult {
+    let url: KafkaUrl = url
+        .parse()
+        .map_err(|e: skotch::stream::UrlError| e.to_string())?;
+    let config = ClientConfig::new(&url.bootstrap_servers())
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_millis(timeout_ms));
+    let client = Client::connect(config).await.map_err(|e| e.to_string())?;
+    let topics = Admin::new(client)
+        .timeout(Duration::from_millis(timeout_ms))
+        .list_topics()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    for t in topics.iter().filter(|t| all || !t.is_internal) {
+        if url.topics.is_empty() || url.topics.contains(&t.name) {
+            let _ = writeln!(out, "{}\t{} partitions", t.name, t.partitions.len());
+        }
+    }
+    Ok(())
+}

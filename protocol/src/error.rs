@@ -1,13 +1,19 @@
 //! Kafka error codes: the `error_code` fields of responses.
 //!
-//! The table (code, name, retriable, description) matches the Java client's
-//! `org.apache.kafka.common.protocol.Errors` of Kafka 4.3.1 (the protocol
-//! guide's "Error Codes" section); retriable means the Java exception
-//! extends `RetriableException`. Codes this table does not know survive as
-//! `ErrorCode(n)` and are not retriable.
+//! The table (code, name, retriable, description) is the protocol guide's
+//! "Error Codes" section (<https://kafka.apache.org/protocol#protocol_error_codes>),
+//! which Kafka generates from the Java client's
+//! `org.apache.kafka.common.protocol.Errors`; checked against the output of
+//! `Errors.main` in kafka-clients 4.1.1 and 4.3.1 (identical: codes -1 to
+//! 133). Retriable means the Java exception extends `RetriableException`.
+//! Codes this table does not know survive as `ErrorCode(n)`: they print as
+//! `UNKNOWN_CODE` and are not retriable (what Java's `Errors.forCode` does
+//! by mapping them to `UNKNOWN_SERVER_ERROR`).
 
-/// A Kafka error code. Unknown codes are kept as they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+/// A Kafka error code. Any `i16` is representable, so codes from newer
+/// brokers survive a round trip; the associated constants name the known
+/// ones.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct ErrorCode(pub i16);
 
 struct Info {
@@ -170,6 +176,25 @@ codes! {
 }
 
 impl ErrorCode {
+    /// The numeric code.
+    pub const fn code(self) -> i16 {
+        self.0
+    }
+
+    /// True when the code is in this build's table.
+    pub fn is_known(self) -> bool {
+        self.info().is_some()
+    }
+
+    /// `Ok(())` for NONE, `Err(self)` for anything else.
+    pub fn into_result(self) -> Result<(), ErrorCode> {
+        if self.is_ok() {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+
     fn info(self) -> Option<&'static Info> {
         // Codes run from -1 upwards without gaps, so the table is indexed
         // by code + 1; the search keeps this right if that ever changes.
@@ -206,6 +231,27 @@ impl ErrorCode {
     }
 }
 
+impl From<i16> for ErrorCode {
+    fn from(code: i16) -> Self {
+        Self(code)
+    }
+}
+
+impl From<ErrorCode> for i16 {
+    fn from(code: ErrorCode) -> Self {
+        code.0
+    }
+}
+
+impl std::fmt::Debug for ErrorCode {
+    /// `ErrorCode(6 NOT_LEADER_OR_FOLLOWER)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ErrorCode({} {})", self.0, self.name())
+    }
+}
+
+impl std::error::Error for ErrorCode {}
+
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({}): {}", self.name(), self.0, self.description())
@@ -237,6 +283,59 @@ mod tests {
     }
 
     #[test]
+    fn retriable_column_matches_the_guide() {
+        // A sample of the guide's True rows, including some that surprise.
+        for c in [
+            ErrorCode::CORRUPT_MESSAGE,
+            ErrorCode::REQUEST_TIMED_OUT,
+            ErrorCode::NOT_ENOUGH_REPLICAS,
+            ErrorCode::NOT_CONTROLLER,
+            ErrorCode::CONCURRENT_TRANSACTIONS,
+            ErrorCode::KAFKA_STORAGE_ERROR,
+            ErrorCode::FENCED_LEADER_EPOCH,
+            ErrorCode::UNKNOWN_TOPIC_ID,
+            ErrorCode::THROTTLING_QUOTA_EXCEEDED,
+            ErrorCode::SHARE_SESSION_LIMIT_REACHED,
+        ] {
+            assert!(c.is_retriable(), "{c}");
+        }
+        for c in [
+            ErrorCode::UNKNOWN_SERVER_ERROR,
+            ErrorCode::NONE,
+            ErrorCode::BROKER_NOT_AVAILABLE,
+            ErrorCode::MESSAGE_TOO_LARGE,
+            ErrorCode::REBALANCE_IN_PROGRESS,
+            ErrorCode::TRANSACTION_ABORTABLE,
+            ErrorCode::REBOOTSTRAP_REQUIRED,
+        ] {
+            assert!(!c.is_retriable(), "{c}");
+        }
+        assert_eq!(TABLE.iter().filter(|i| i.retriable).count(), 32);
+        assert_eq!(TABLE.len(), 135);
+        assert_eq!(ErrorCode::SHARE_SESSION_LIMIT_REACHED.code(), 133);
+    }
+
+    #[test]
+    fn display_and_debug() {
+        assert_eq!(
+            ErrorCode::NOT_LEADER_OR_FOLLOWER.to_string(),
+            "NOT_LEADER_OR_FOLLOWER (6): For requests intended only for the leader, this error \
+             indicates that the broker is not the current leader. For requests intended for any \
+             replica, this error indicates that the broker is not a replica of the topic partition."
+        );
+        assert_eq!(
+            format!("{:?}", ErrorCode::TOPIC_ALREADY_EXISTS),
+            "ErrorCode(36 TOPIC_ALREADY_EXISTS)"
+        );
+        assert_eq!(ErrorCode::NONE.into_result(), Ok(()));
+        assert_eq!(
+            ErrorCode::from(3).into_result(),
+            Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
+        );
+        assert_eq!(i16::from(ErrorCode::INVALID_REQUEST), 42);
+    }
+
+    #[test]
     fn unknown_codes_survive() {
         let c = ErrorCode(9999);
         assert_eq!(c.name(), "UNKNOWN_CODE");
@@ -246,5 +345,7 @@ mod tests {
             "UNKNOWN_CODE (9999): An error code this client does not know."
         );
         assert_eq!(ErrorCode(-2).name(), "UNKNOWN_CODE");
+        assert!(!ErrorCode(134).is_known() && ErrorCode(133).is_known());
+        assert_eq!(ErrorCode::from(9999), c);
     }
 }

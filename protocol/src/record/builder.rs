@@ -1,93 +1,118 @@
-//! Encoding record batches for the producer. Records are encoded as they
-//! are pushed, so the size is known exactly and `build` only writes the
-//! header and the CRC.
+//! Building the producer's record batches, the sans-IO part of the Java
+//! client's `MemoryRecordsBuilder`: records are encoded as they are pushed,
+//! so the batch size is known exactly at every step and `build` only adds
+//! the header and the CRC. Timestamps come from the caller (ms since the
+//! Unix epoch); nothing here reads a clock.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
+use super::batch::{finish_batch, write_header, BatchHeader, ATTRIBUTE_TRANSACTIONAL};
+use super::batch::{LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
+use super::records::{encode_record, record_size};
 use super::Record;
-use crate::codec::Writer;
 
-/// Size of a v2 batch header, record count included.
-const BATCH_HEADER: usize = 61;
-/// Offset of the CRC field and of the attributes that follow it.
-const CRC_OFFSET: usize = 17;
-const ATTRIBUTES_OFFSET: usize = 21;
+/// Default `batch.size` of the Java producer: 16384 bytes.
+pub const DEFAULT_BATCH_SIZE: usize = 16384;
 
-/// Builds one uncompressed v2 record batch.
+/// Builds one uncompressed v2 record batch for a produce request.
+///
+/// The batch has base offset 0 (the broker assigns offsets), partition
+/// leader epoch -1, `CreateTime` timestamps and, unless
+/// [`producer`](Self::producer) says otherwise, producer id, epoch and base
+/// sequence -1 (no idempotence). Like Java, the base timestamp is the first
+/// record's timestamp.
 #[derive(Debug, Clone)]
 pub struct RecordBatchBuilder {
-    max_size: usize,
+    max_batch_size: usize,
     records: BytesMut,
     count: i32,
-    base_timestamp: i64,
-    max_timestamp: i64,
-    producer_id: i64,
-    producer_epoch: i16,
-    base_sequence: i32,
+    header: BatchHeader,
 }
 
 impl RecordBatchBuilder {
-    /// A builder for batches of up to `max_size` bytes (`batch.size`). A
-    /// single record larger than that is still accepted into an empty
-    /// builder, as the Java client does.
-    pub fn new(max_size: usize) -> Self {
+    /// A builder for batches of up to `max_batch_size` bytes (the Java
+    /// producer's `batch.size`, default [`DEFAULT_BATCH_SIZE`]), header
+    /// included. A single record larger than that is still accepted into
+    /// an empty builder, as the Java client does; the producer checks
+    /// `max.request.size` separately.
+    pub fn new(max_batch_size: usize) -> Self {
         Self {
-            max_size,
+            max_batch_size,
             records: BytesMut::new(),
             count: 0,
-            base_timestamp: 0,
-            max_timestamp: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            base_sequence: -1,
+            header: BatchHeader::default(),
         }
     }
 
-    /// Set the idempotent producer fields (KIP-98).
-    pub fn producer(mut self, id: i64, epoch: i16, base_sequence: i32) -> Self {
-        self.producer_id = id;
-        self.producer_epoch = epoch;
-        self.base_sequence = base_sequence;
+    /// Set the idempotent / transactional producer fields (KIP-98): the
+    /// producer id and epoch from InitProducerId, and the sequence number
+    /// of the batch's first record.
+    pub fn producer(mut self, producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Self {
+        self.header.producer_id = producer_id;
+        self.header.producer_epoch = producer_epoch;
+        self.header.base_sequence = base_sequence;
         self
     }
 
-    /// Add a record; gives it back when the batch is full. Offsets are
-    /// assigned in push order; `record.offset` is ignored.
+    /// Mark the batch as part of a transaction (attributes bit 4).
+    pub fn transactional(mut self, transactional: bool) -> Self {
+        if transactional {
+            self.header.attributes |= ATTRIBUTE_TRANSACTIONAL;
+        } else {
+            self.header.attributes &= !ATTRIBUTE_TRANSACTIONAL;
+        }
+        self
+    }
+
+    /// The size limit given to [`new`](Self::new), in bytes.
+    pub fn max_batch_size(&self) -> usize {
+        self.max_batch_size
+    }
+
+    /// Add a record, or give it back when it does not fit: the batch would
+    /// exceed its size limit (never for the first record), or a field is
+    /// too long for the format's int32 lengths (then even an empty builder
+    /// refuses it). Offsets are assigned in push order; `record.offset` is
+    /// ignored.
     pub fn try_push(&mut self, record: Record) -> Result<(), Record> {
         if self.count == i32::MAX {
             return Err(record);
         }
-        if self.count == 0 {
-            self.base_timestamp = record.timestamp;
-        }
-        let mut body = BytesMut::with_capacity(32);
-        body.put_i8(0); // record attributes: unused
-        body.put_varlong(record.timestamp.wrapping_sub(self.base_timestamp));
-        body.put_varint(self.count);
-        put_varint_bytes(&mut body, record.key.as_deref());
-        put_varint_bytes(&mut body, record.value.as_deref());
-        body.put_varint(i32::try_from(record.headers.len()).unwrap_or(i32::MAX));
-        for h in &record.headers {
-            put_varint_bytes(&mut body, Some(h.key.as_bytes()));
-            put_varint_bytes(&mut body, h.value.as_deref());
-        }
-        let Ok(body_len) = i32::try_from(body.len()) else {
+        let offset_delta = self.count;
+        let base_timestamp = if self.count == 0 {
+            record.timestamp
+        } else {
+            self.header.base_timestamp
+        };
+        let timestamp_delta = record.timestamp.wrapping_sub(base_timestamp);
+        let Some(size) = record_size(offset_delta, timestamp_delta, &record) else {
             return Err(record);
         };
-        let added = body.len() + 5;
-        if self.count > 0 && self.estimated_size() + added > self.max_size {
+        let new_size = self.estimated_size().saturating_add(size);
+        if self.count > 0 && new_size > self.max_batch_size {
             return Err(record);
         }
-        self.records.put_varint(body_len);
-        self.records.extend_from_slice(&body);
-        self.max_timestamp = self.max_timestamp.max(record.timestamp);
+        // The whole batch must still fit its int32 length field.
+        if i32::try_from(new_size - LOG_OVERHEAD).is_err() {
+            return Err(record);
+        }
+        if encode_record(&mut self.records, offset_delta, timestamp_delta, &record).is_err() {
+            return Err(record);
+        }
+        if self.count == 0 {
+            self.header.base_timestamp = record.timestamp;
+            self.header.max_timestamp = record.timestamp;
+        }
+        self.header.max_timestamp = self.header.max_timestamp.max(record.timestamp);
+        self.header.last_offset_delta = offset_delta;
         self.count += 1;
         Ok(())
     }
 
-    /// Encoded size of the batch so far, in bytes.
+    /// Encoded size of the batch so far, header included, in bytes. Exact
+    /// while batches are uncompressed.
     pub fn estimated_size(&self) -> usize {
-        BATCH_HEADER + self.records.len()
+        RECORD_BATCH_OVERHEAD + self.records.len()
     }
 
     /// Number of records pushed.
@@ -100,40 +125,100 @@ impl RecordBatchBuilder {
         self.count == 0
     }
 
-    /// The encoded batch: base offset 0, CreateTime, no compression.
+    /// The encoded batch. Lengths, `last_offset_delta`, `max_timestamp`
+    /// and the CRC are computed here. The builder is left as it was, so a
+    /// batch can be built again (e.g. with a new producer epoch later).
+    /// An empty builder gives a valid batch with no records, which
+    /// producers should not send.
     pub fn build(&self) -> Bytes {
         let mut out = BytesMut::with_capacity(self.estimated_size());
-        let batch_length = self.estimated_size() - 12;
-        out.put_i64(0); // base offset: the broker assigns offsets
-        out.put_i32(i32::try_from(batch_length).unwrap_or(i32::MAX));
-        out.put_i32(-1); // partition leader epoch: set by the broker
-        out.put_i8(2); // magic
-        out.put_u32(0); // crc, patched below
-        out.put_i16(0); // attributes
-        out.put_i32((self.count - 1).max(0)); // last offset delta
-        out.put_i64(self.base_timestamp);
-        out.put_i64(if self.count == 0 {
-            self.base_timestamp
-        } else {
-            self.max_timestamp
-        });
-        out.put_i64(self.producer_id);
-        out.put_i16(self.producer_epoch);
-        out.put_i32(self.base_sequence);
-        out.put_i32(self.count);
+        let start = write_header(&mut out, &self.header, self.count);
         out.extend_from_slice(&self.records);
-        let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
-        out[CRC_OFFSET..ATTRIBUTES_OFFSET].copy_from_slice(&crc.to_be_bytes());
+        // Cannot fail: try_push kept the batch within an int32 length and
+        // the header was just written.
+        let _ = finish_batch(&mut out, start);
         out.freeze()
     }
 }
 
-fn put_varint_bytes(buf: &mut BytesMut, v: Option<&[u8]>) {
-    match v {
-        None => buf.put_varint(-1),
-        Some(b) => {
-            buf.put_varint(i32::try_from(b.len()).unwrap_or(i32::MAX));
-            buf.extend_from_slice(b);
+impl Default for RecordBatchBuilder {
+    fn default() -> Self {
+        Self::new(DEFAULT_BATCH_SIZE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{RecordBatch, TimestampType};
+
+    fn rec(ts: i64, value: &'static [u8]) -> Record {
+        Record {
+            timestamp: ts,
+            value: Some(Bytes::from_static(value)),
+            ..Record::default()
         }
+    }
+
+    #[test]
+    fn header_fields_are_computed() {
+        let mut b = RecordBatchBuilder::new(DEFAULT_BATCH_SIZE)
+            .producer(7, 3, 42)
+            .transactional(true);
+        for (i, ts) in [1_000, 3_000, 2_000].into_iter().enumerate() {
+            let mut r = rec(ts, b"v");
+            r.offset = 999; // ignored
+            b.try_push(r).unwrap();
+            assert_eq!(b.record_count(), i as i32 + 1);
+        }
+        let data = b.build();
+        assert_eq!(data.len(), b.estimated_size());
+        let batch = RecordBatch::decode(data, true).unwrap();
+        assert_eq!(batch.base_offset, 0);
+        assert_eq!(batch.partition_leader_epoch, -1);
+        assert_eq!(batch.last_offset_delta, 2);
+        assert_eq!(batch.base_timestamp, 1_000);
+        assert_eq!(batch.max_timestamp, 3_000);
+        assert_eq!(
+            (batch.producer_id, batch.producer_epoch, batch.base_sequence),
+            (7, 3, 42)
+        );
+        assert!(batch.is_transactional() && !batch.is_control());
+        assert_eq!(batch.timestamp_type(), TimestampType::CreateTime);
+        let got: Vec<_> = batch.records().map(|r| r.unwrap()).collect();
+        assert_eq!(
+            got.iter()
+                .map(|r| (r.offset, r.timestamp))
+                .collect::<Vec<_>>(),
+            vec![(0, 1_000), (1, 3_000), (2, 2_000)]
+        );
+    }
+
+    #[test]
+    fn batch_size_limit() {
+        // Each of these records takes 9 bytes: 61 + 4 * 9 = 97 <= 100.
+        let mut b = RecordBatchBuilder::new(100);
+        for _ in 0..4 {
+            b.try_push(rec(0, b"ab")).unwrap();
+        }
+        assert_eq!(b.estimated_size(), 97);
+        let back = b.try_push(rec(0, b"ab")).unwrap_err();
+        assert_eq!(back.value.as_deref(), Some(&b"ab"[..]));
+        assert_eq!(b.record_count(), 4);
+        // A record above the limit still goes into an empty builder.
+        let mut b = RecordBatchBuilder::new(10);
+        assert!(b.try_push(rec(0, &[0; 500])).is_ok());
+        assert!(b.try_push(rec(0, b"")).is_err());
+        assert_eq!(b.estimated_size(), b.build().len());
+    }
+
+    #[test]
+    fn empty_builder_builds_an_empty_batch() {
+        let b = RecordBatchBuilder::default();
+        assert!(b.is_empty());
+        assert_eq!(b.max_batch_size(), 16384);
+        let batch = RecordBatch::decode(b.build(), true).unwrap();
+        assert_eq!(batch.record_count, 0);
+        assert_eq!(batch.records().count(), 0);
     }
 }
