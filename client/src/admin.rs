@@ -110,9 +110,49 @@ impl Admin {
                     None => Ok(()),
                 },
             })
-            .collect();
+            .collect::<Vec<Result<()>>>();
         self.client.invalidate_metadata();
+        let created: Vec<String> = topics
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(t, _)| t.name.clone())
+            .collect();
+        self.wait_until_visible(&created).await?;
         Ok(results)
+    }
+
+    /// The broker answers CreateTopics once the controller has the topic,
+    /// but brokers learn of it a moment later; until then Metadata says
+    /// UNKNOWN_TOPIC_OR_PARTITION. Wait (within the admin timeout) until
+    /// every new topic is described with a leader for each partition, so
+    /// that "create, then produce" just works.
+    async fn wait_until_visible(&self, names: &[String]) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let deadline = std::time::Instant::now() + self.timeout;
+        let mut attempt = 0;
+        loop {
+            let md = self.client.refresh_metadata(names).await?;
+            let ready = names.iter().all(|n| {
+                md.topics.get(n).is_some_and(|t| {
+                    !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0)
+                })
+            });
+            if ready {
+                return Ok(());
+            }
+            let wait = self.client.backoff().delay_random(attempt);
+            if std::time::Instant::now() + wait >= deadline {
+                return Err(Error::Timeout {
+                    what: format!("topics {names:?} to appear in metadata"),
+                    after_ms: self.timeout.as_millis() as u64,
+                });
+            }
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
     }
 
     /// Create one topic; Ok also when it already exists if `if_not_exists`.
