@@ -105,3 +105,59 @@ async fn hundred_thousand_records_round_trip() {
         assert_eq!(r.timestamp, want.timestamp.unwrap());
     }
 }
+
+/// acks=0 and acks=1 deliver too (offsets are unknown with acks=0), and a
+/// consumer can start at an offset, at a timestamp, or at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_and_start_positions() {
+    use skotch::client::{Acks, TopicPartition};
+    let client = common::client().await;
+    let topic = common::create_topic(&client, "acks", 1).await;
+    for (acks, base) in [(Acks::Leader, 0), (Acks::None, 10)] {
+        let producer = Producer::new(
+            client.clone(),
+            ProducerConfig {
+                acks,
+                ..Default::default()
+            },
+        );
+        let mut ds = Vec::new();
+        for i in base..base + 10 {
+            let mut r = ProducerRecord::new(&topic, format!("v{i}"));
+            r.timestamp = Some(1_000_000 + i);
+            ds.push(producer.send(r).await.unwrap());
+        }
+        producer.flush().await.unwrap();
+        for (n, d) in ds.into_iter().enumerate() {
+            let md = d.await.unwrap();
+            let want = if acks == Acks::None {
+                -1
+            } else {
+                base + n as i64
+            };
+            assert_eq!(md.offset, want);
+        }
+    }
+    let tp = TopicPartition::new(&topic, 0);
+    let read_from = |start: Offset| {
+        let client = client.clone();
+        let tp = tp.clone();
+        async move {
+            let mut c = Consumer::new(client, ConsumerConfig::default());
+            c.assign(tp.clone(), start);
+            let mut values = Vec::new();
+            while !c.at_end() {
+                for r in c.poll().await.unwrap().records {
+                    values.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+                }
+            }
+            assert_eq!(c.high_watermark(&tp), Some(20));
+            values
+        }
+    };
+    assert_eq!(read_from(Offset::At(17)).await, ["v17", "v18", "v19"]);
+    assert_eq!(read_from(Offset::At(-2)).await, ["v18", "v19"]);
+    assert_eq!(read_from(Offset::Timestamp(1_000_015)).await.len(), 5);
+    assert!(read_from(Offset::Latest).await.is_empty());
+    assert_eq!(read_from(Offset::Earliest).await.len(), 20);
+}
