@@ -32,11 +32,11 @@ pub mod options;
 mod stream;
 pub mod url;
 
-pub use headers::Headers;
+pub use headers::{HeaderError, Headers};
 pub use metadata::Metadata;
-pub use models::Message;
-pub use options::{Auth, StartPosition, StreamOptions};
+pub use models::{Message, ModelError};
+pub use options::{Auth, OptionError, SaslMechanism, StartPosition, StreamOptions};
 pub use stream::{
     open_reader, open_writer, Result, Stream, StreamError, StreamReader, StreamWriter, WriteOptions,
 };
-pub use url::{KafkaUrl, UrlError};
+pub use url::{BrokerAddr, KafkaUrl, UrlError};

@@ -301,6 +301,7 @@ fn py_float_repr(f: f64) -> String {
         None => ("", mantissa),
     };
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let digits = round_tie_to_even(f.abs(), digits, exp);
     // Value = 0.DIGITS × 10^decpt.
     let decpt = exp + 1;
     let n = digits.len() as i32;
@@ -319,6 +320,49 @@ fn py_float_repr(f: f64) -> String {
     } else {
         let (int, frac) = digits.split_at(decpt as usize);
         format!("{sign}{int}.{frac}")
+    }
+}
+
+/// Rust's shortest digits break an exact tie (`x = ...d5` exactly, both
+/// neighbours round-trip) upwards; CPython's `repr` (David Gay's dtoa)
+/// picks the even digit. `digits` is Rust's shortest form of `abs` with
+/// decimal exponent `exp`; only an odd last digit can need the change.
+fn round_tie_to_even(abs: f64, digits: String, exp: i32) -> String {
+    let n = digits.len();
+    let Some(last) = digits.bytes().last() else {
+        return digits;
+    };
+    if (n < 2 && last == b'1') || last % 2 == 0 {
+        // Even already, or "1" whose lower neighbour "0" cannot round-trip.
+        return digits;
+    }
+    let mut lower = digits[..n - 1].to_string();
+    lower.push(char::from(last - 1));
+    // One more significant digit, correctly rounded: a tie reads "lower5".
+    let exact = format!("{abs:.n$e}");
+    let Some((m, e)) = exact.split_once('e') else {
+        return digits;
+    };
+    let exact_digits: String = m.chars().filter(|c| *c != '.').collect();
+    if e.parse::<i32>().ok() != Some(exp) || exact_digits != format!("{lower}5") {
+        return digits;
+    }
+    // Rare from here on: confirm the tie is exact (a double has at most 767
+    // significant digits) and that the even neighbour reads back as `abs`.
+    let long = format!("{abs:.prec$e}", prec = n + 800);
+    let Some((long_m, _)) = long.split_once('e') else {
+        return digits;
+    };
+    let tail_is_zero = long_m
+        .chars()
+        .filter(|c| *c != '.')
+        .skip(n + 1)
+        .all(|c| c == '0');
+    let lower_reads_back = format!("0.{lower}e{}", exp + 1).parse::<f64>().ok() == Some(abs);
+    if tail_is_zero && lower_reads_back {
+        lower
+    } else {
+        digits
     }
 }
 
@@ -437,6 +481,23 @@ mod tests {
             let got = Message::Json(v).serialize();
             assert_eq!(std::str::from_utf8(&got).unwrap(), want);
         }
+    }
+
+    #[test]
+    // The literals are exact binary values halfway between two shortest
+    // decimal forms; their full digits are the point of the test.
+    #[allow(clippy::excessive_precision)]
+    fn float_ties_round_to_even_like_python() {
+        // CPython: json.dumps([281077772425468.125, 1416369848100283.25, 161859076028648.625])
+        let v = json!([
+            281077772425468.125,
+            1416369848100283.25,
+            161859076028648.625
+        ]);
+        assert_eq!(
+            &Message::Json(v).serialize()[..],
+            b"[281077772425468.12, 1416369848100283.2, 161859076028648.62]"
+        );
     }
 
     #[test]

@@ -1,36 +1,167 @@
-//! Stream defaults, as hop-client's `Stream(...)` takes them.
+//! Stream defaults, as hop-client's `Stream(auth=, start_at=, until_eos=)`
+//! and `Stream.open(..., produce_timeout=)` take them.
 
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
-/// Where a reading stream starts in each partition (hop's `StartPosition`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Where a reading stream starts in each partition (hop's
+/// `io.StartPosition`, extended with an offset and a time).
+///
+/// hop-client passes `start_at` to Kafka as `auto.offset.reset`, so it
+/// applies where the consumer group has no committed offset. Streams have no
+/// consumer group yet: every partition starts here.
+///
+/// Text form ([`FromStr`]/[`Display`](fmt::Display)), for command lines:
+/// `earliest`, `latest`, `offset:N`, `timestamp:MS` (case-insensitive names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum StartPosition {
-    /// The oldest record still kept.
+    /// The oldest record still kept (`auto.offset.reset=earliest`).
     Earliest,
-    /// Only records written after the stream opens (hop's default).
+    /// Only records written after the stream opens
+    /// (`auto.offset.reset=latest`). hop-client's default.
     #[default]
     Latest,
-    /// This offset in every partition.
+    /// This offset in every partition (must be ≥ 0).
     Offset(i64),
-    /// The first record at or after this time, ms since the Unix epoch.
+    /// The first record whose timestamp is at or after this time, in ms
+    /// since the Unix epoch (resolved with ListOffsets, KIP-79).
     Timestamp(i64),
 }
 
-/// Credentials for SASL (used from the security issue on; today a stream
-/// with credentials refuses to open rather than connect unauthenticated).
+impl fmt::Display for StartPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartPosition::Earliest => f.write_str("earliest"),
+            StartPosition::Latest => f.write_str("latest"),
+            StartPosition::Offset(o) => write!(f, "offset:{o}"),
+            StartPosition::Timestamp(t) => write!(f, "timestamp:{t}"),
+        }
+    }
+}
+
+/// A start position or SASL mechanism that did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionError {
+    /// Not one of the start position forms.
+    #[error("invalid start position {0:?}: expected earliest, latest, offset:N (N >= 0) or timestamp:MS (ms since the Unix epoch, >= 0)")]
+    StartPosition(String),
+    /// Not a supported SASL mechanism.
+    #[error("unsupported SASL mechanism {0:?}: expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")]
+    Mechanism(String),
+}
+
+impl FromStr for StartPosition {
+    type Err = OptionError;
+
+    fn from_str(s: &str) -> Result<Self, OptionError> {
+        let bad = || OptionError::StartPosition(s.to_string());
+        if s.eq_ignore_ascii_case("earliest") {
+            return Ok(StartPosition::Earliest);
+        }
+        if s.eq_ignore_ascii_case("latest") {
+            return Ok(StartPosition::Latest);
+        }
+        let (kind, number) = s.split_once(':').ok_or_else(bad)?;
+        // Digits only: no sign, so no negative offsets or times.
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let n: i64 = number.parse().map_err(|_| bad())?;
+        if kind.eq_ignore_ascii_case("offset") {
+            Ok(StartPosition::Offset(n))
+        } else if kind.eq_ignore_ascii_case("timestamp") {
+            Ok(StartPosition::Timestamp(n))
+        } else {
+            Err(bad())
+        }
+    }
+}
+
+/// SASL mechanisms hop-client offers (OAUTHBEARER aside).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SaslMechanism {
+    /// `PLAIN` (RFC 4616): the password travels as is; use only over TLS.
+    Plain,
+    /// `SCRAM-SHA-256` (RFC 7677, KIP-84).
+    ScramSha256,
+    /// `SCRAM-SHA-512` (KIP-84). hop-client's default.
+    #[default]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// The name Kafka uses (`sasl.mechanism`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+impl fmt::Display for SaslMechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SaslMechanism {
+    type Err = OptionError;
+
+    /// Case-insensitive; `_` accepted for `-` (hop's `SCRAM_SHA_512`).
+    fn from_str(s: &str) -> Result<Self, OptionError> {
+        let norm = s.to_ascii_uppercase().replace('_', "-");
+        match norm.as_str() {
+            "PLAIN" => Ok(SaslMechanism::Plain),
+            "SCRAM-SHA-256" => Ok(SaslMechanism::ScramSha256),
+            "SCRAM-SHA-512" => Ok(SaslMechanism::ScramSha512),
+            _ => Err(OptionError::Mechanism(s.to_string())),
+        }
+    }
+}
+
+/// Credentials for SASL authentication (hop's `auth.Auth`).
+///
+/// A placeholder until the security work lands: a stream given credentials
+/// refuses to open rather than connect unauthenticated. The username also
+/// becomes the `_sender` header of written messages. The password never
+/// appears in `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Auth {
     /// SASL username; also the `_sender` header of written messages.
     pub username: String,
-    /// SASL password. Never printed.
-    pub password: String,
-    /// SASL mechanism, e.g. `SCRAM-SHA-512`.
-    pub mechanism: String,
+    password: String,
+    /// SASL mechanism. Default SCRAM-SHA-512, as hop-client's `Auth`.
+    pub mechanism: SaslMechanism,
 }
 
-impl std::fmt::Debug for Auth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Auth {
+    /// Credentials with hop-client's default mechanism, SCRAM-SHA-512.
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            password: password.into(),
+            mechanism: SaslMechanism::default(),
+        }
+    }
+
+    /// The same credentials with another mechanism.
+    pub fn with_mechanism(mut self, mechanism: SaslMechanism) -> Self {
+        self.mechanism = mechanism;
+        self
+    }
+
+    /// The password, for the SASL exchange only.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Auth")
             .field("username", &self.username)
             .field("password", &"<redacted>")
@@ -39,23 +170,27 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-/// Defaults for streams opened from one [`crate::Stream`].
-#[derive(Debug, Clone)]
+/// Defaults for every stream opened from one [`crate::Stream`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamOptions {
-    /// Where reading starts. Default [`StartPosition::Latest`].
+    /// Where reading starts in each partition. Default
+    /// [`StartPosition::Latest`] (hop-client's `start_at` default).
     pub start_at: StartPosition,
-    /// Stop reading once every partition reached its end (EOS) instead of
-    /// waiting for new messages. Default false.
+    /// `true`: a reading stream ends once every partition reached its end
+    /// (EOS, the high watermark at that moment); `false`: it waits for new
+    /// records forever. Default `false` (hop-client's `until_eos`).
     pub until_eos: bool,
-    /// Credentials; `None` connects without authentication. Default none.
+    /// Credentials; `None` connects without authentication. Default `None`
+    /// (hop-client's default loads its credentials file; skotch's comes
+    /// with the security work).
     pub auth: Option<Auth>,
-    /// How long connecting to the brokers may take before the open fails
-    /// (Java `socket.connection.setup.timeout.ms`). Default 10 000 ms.
+    /// How long connecting to the bootstrap brokers may take before opening
+    /// fails (Java `socket.connection.setup.timeout.ms`). Default 10 000 ms.
     pub connect_timeout: Duration,
-    /// hop's `produce_timeout` (librdkafka `message.timeout.ms`, Java
-    /// `delivery.timeout.ms`): how long a written message may take to be
-    /// delivered. Default 120 000 ms (Java's default; hop's 0 means the
-    /// same "no extra limit").
+    /// hop-client's `produce_timeout` (librdkafka `message.timeout.ms`, Java
+    /// `delivery.timeout.ms`): the longest a written message may take from
+    /// `write` to acknowledged delivery before it counts as failed. Default
+    /// 120 000 ms, Java's default (hop's default 0 means no limit).
     pub produce_timeout: Duration,
 }
 
@@ -76,20 +211,74 @@ mod tests {
     use super::*;
 
     #[test]
+    fn defaults_mirror_hop() {
+        let o = StreamOptions::default();
+        assert_eq!(o.start_at, StartPosition::Latest);
+        assert!(!o.until_eos);
+        assert!(o.auth.is_none());
+        assert_eq!(o.connect_timeout, Duration::from_secs(10));
+        assert_eq!(o.produce_timeout, Duration::from_secs(120));
+        assert_eq!(Auth::new("u", "p").mechanism, SaslMechanism::ScramSha512);
+    }
+
+    #[test]
     fn password_is_redacted() {
-        let a = Auth {
-            username: "alice".into(),
-            password: "hunter2".into(),
-            mechanism: "PLAIN".into(),
-        };
+        let a = Auth::new("alice", "hunter2").with_mechanism(SaslMechanism::Plain);
+        assert_eq!(a.password(), "hunter2");
         let s = format!(
-            "{a:?} {:?}",
+            "{a:?} {:?} {:#?}",
             StreamOptions {
                 auth: Some(a.clone()),
                 ..Default::default()
-            }
+            },
+            a
         );
         assert!(!s.contains("hunter2"), "{s}");
         assert!(s.contains("alice"));
+        assert!(s.contains("Plain"));
+    }
+
+    #[test]
+    fn start_position_text() {
+        for (text, want) in [
+            ("earliest", StartPosition::Earliest),
+            ("LATEST", StartPosition::Latest),
+            ("offset:42", StartPosition::Offset(42)),
+            (
+                "Timestamp:1700000000000",
+                StartPosition::Timestamp(1_700_000_000_000),
+            ),
+        ] {
+            assert_eq!(text.parse::<StartPosition>(), Ok(want), "{text}");
+            assert_eq!(want.to_string().parse::<StartPosition>(), Ok(want));
+        }
+        for bad in [
+            "",
+            "first",
+            "offset:",
+            "offset:-1",
+            "offset:+1",
+            "offset:x",
+            "offset:99999999999999999999",
+            "when:5",
+            "42",
+        ] {
+            let e = bad.parse::<StartPosition>().unwrap_err();
+            assert_eq!(e, OptionError::StartPosition(bad.to_string()));
+            assert!(e.to_string().contains("earliest"), "{e}");
+        }
+    }
+
+    #[test]
+    fn mechanism_text() {
+        assert_eq!("scram_sha_512".parse(), Ok(SaslMechanism::ScramSha512));
+        assert_eq!("SCRAM-SHA-256".parse(), Ok(SaslMechanism::ScramSha256));
+        assert_eq!("plain".parse(), Ok(SaslMechanism::Plain));
+        assert_eq!(SaslMechanism::ScramSha256.to_string(), "SCRAM-SHA-256");
+        assert!("GSSAPI"
+            .parse::<SaslMechanism>()
+            .unwrap_err()
+            .to_string()
+            .contains("GSSAPI"));
     }
 }
