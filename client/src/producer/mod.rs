@@ -238,7 +238,9 @@ impl Producer {
     /// [`Error::Timeout`] after `delivery.timeout.ms`.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
         let size = record_size(&record);
-        if size > self.config.max_request_size {
+        // Record fields are length-prefixed with i32 varints: whatever
+        // max.request.size says, nothing near 2 GiB can be encoded.
+        if size > self.config.max_request_size.min(i32::MAX as usize / 2) {
             return Err(Error::Config(format!(
                 "record of {size} bytes is larger than max.request.size ({} bytes)",
                 self.config.max_request_size
