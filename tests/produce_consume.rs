@@ -14,7 +14,17 @@ use skotch::client::{
 
 const COUNT: usize = 100_000;
 
-fn record(topic: &str, i: usize) -> ProducerRecord {
+/// Now, in ms. Test records carry recent timestamps: the broker deletes
+/// segments whose newest record is older than `retention.ms` (7 days),
+/// and a retention check during a test would delete its records.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn record(topic: &str, base_ts: i64, i: usize) -> ProducerRecord {
     ProducerRecord {
         topic: topic.to_string(),
         partition: None,
@@ -29,7 +39,7 @@ fn record(topic: &str, i: usize) -> ProducerRecord {
                 value: None,
             },
         ],
-        timestamp: Some(1_700_000_000_000 + i as i64),
+        timestamp: Some(base_ts + i as i64),
     }
 }
 
@@ -38,10 +48,16 @@ async fn hundred_thousand_records_round_trip() {
     let client = common::client().await;
     let topic = common::create_topic(&client, "roundtrip", 6).await;
 
+    let base_ts = now_ms();
     let producer = Producer::new(client.clone(), ProducerConfig::default());
     let mut deliveries = Vec::with_capacity(COUNT);
     for i in 0..COUNT {
-        deliveries.push(producer.send(record(&topic, i)).await.expect("send"));
+        deliveries.push(
+            producer
+                .send(record(&topic, base_ts, i))
+                .await
+                .expect("send"),
+        );
     }
     producer.flush().await.expect("flush");
     let mut placed: Vec<(i32, i64)> = Vec::with_capacity(COUNT);
@@ -93,7 +109,7 @@ async fn hundred_thousand_records_round_trip() {
     assert_eq!(received, COUNT);
     for (i, r) in got.into_iter().enumerate() {
         let r = r.unwrap();
-        let want = record(&topic, i);
+        let want = record(&topic, base_ts, i);
         assert_eq!(
             (r.partition, r.offset),
             placed[i],
@@ -113,6 +129,7 @@ async fn acks_and_start_positions() {
     use skotch::client::{Acks, TopicPartition};
     let client = common::client().await;
     let topic = common::create_topic(&client, "acks", 1).await;
+    let base_ts = now_ms();
     for (acks, base) in [(Acks::Leader, 0), (Acks::None, 10)] {
         let producer = Producer::new(
             client.clone(),
@@ -124,7 +141,7 @@ async fn acks_and_start_positions() {
         let mut ds = Vec::new();
         for i in base..base + 10 {
             let mut r = ProducerRecord::new(&topic, format!("v{i}"));
-            r.timestamp = Some(1_000_000 + i);
+            r.timestamp = Some(base_ts + i);
             ds.push(producer.send(r).await.unwrap());
         }
         producer.flush().await.unwrap();
@@ -157,7 +174,7 @@ async fn acks_and_start_positions() {
     };
     assert_eq!(read_from(Offset::At(17)).await, ["v17", "v18", "v19"]);
     assert_eq!(read_from(Offset::At(-2)).await, ["v18", "v19"]);
-    assert_eq!(read_from(Offset::Timestamp(1_000_015)).await.len(), 5);
+    assert_eq!(read_from(Offset::Timestamp(base_ts + 15)).await.len(), 5);
     assert!(read_from(Offset::Latest).await.is_empty());
     assert_eq!(read_from(Offset::Earliest).await.len(), 20);
 }
