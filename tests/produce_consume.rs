@@ -168,13 +168,35 @@ async fn acks_and_start_positions() {
                     values.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
                 }
             }
-            assert_eq!(c.high_watermark(&tp), Some(20));
             values
         }
     };
+    // acks=0 returns once the request is written, before the broker has
+    // appended it: wait until all 20 records are visible.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while read_from_earliest_count(&client, &tp).await < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "acks=0 records never arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(read_from(Offset::At(17)).await, ["v17", "v18", "v19"]);
     assert_eq!(read_from(Offset::At(-2)).await, ["v18", "v19"]);
     assert_eq!(read_from(Offset::Timestamp(base_ts + 15)).await.len(), 5);
     assert!(read_from(Offset::Latest).await.is_empty());
     assert_eq!(read_from(Offset::Earliest).await.len(), 20);
+}
+
+/// How many records a partition holds right now (its high watermark).
+async fn read_from_earliest_count(
+    client: &skotch::client::Client,
+    tp: &skotch::client::TopicPartition,
+) -> i64 {
+    let mut c = Consumer::new(client.clone(), ConsumerConfig::default());
+    c.assign(tp.clone(), Offset::Earliest);
+    while !c.at_end() {
+        c.poll().await.unwrap();
+    }
+    c.high_watermark(tp).unwrap_or(0)
 }
