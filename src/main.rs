@@ -162,7 +162,7 @@ fn parse_headers(raw: &[String]) -> Result<Headers, String> {
             .ok_or_else(|| format!("header {kv:?} is not KEY=VALUE"))?;
         h.push(k, Bytes::copy_from_slice(v.as_bytes()));
     }
-    h.check_user_keys()?;
+    h.validate().map_err(|e| e.to_string())?;
     Ok(h)
 }
 

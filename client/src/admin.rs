@@ -103,12 +103,9 @@ impl Admin {
                     "broker did not answer for topic {:?}",
                     t.name
                 ))),
-                Some(r) => match Error::from_code(r.error_code, r.error_message.clone(), || {
+                Some(r) => Error::check(r.error_code, r.error_message.clone(), || {
                     format!("create topic {:?}", t.name)
-                }) {
-                    Some(e) => Err(e),
-                    None => Ok(()),
-                },
+                }),
             })
             .collect::<Vec<Result<()>>>();
         self.client.invalidate_metadata();
@@ -201,12 +198,9 @@ impl Admin {
                     None => Err(Error::Config(format!(
                         "broker did not answer for topic {n:?}"
                     ))),
-                    Some(r) => match Error::from_code(r.error_code, r.error_message.clone(), || {
+                    Some(r) => Error::check(r.error_code, r.error_message.clone(), || {
                         format!("delete topic {n:?}")
-                    }) {
-                        Some(e) => Err(e),
-                        None => Ok(()),
-                    },
+                    }),
                 }
             })
             .collect();

@@ -188,17 +188,16 @@ impl Client {
         let mut last = None;
         // Prefer brokers we are already connected to.
         let mut ids: Vec<i32> = md.brokers.keys().copied().collect();
-        ids.sort_by_key(|id| {
-            let live = lock(&self.inner.conns)
-                .get(&(*id, ConnKind::General))
-                .and_then(|s| {
-                    s.try_lock()
-                        .ok()
-                        .and_then(|g| g.as_ref().map(|c| !c.is_closed()))
-                })
-                .unwrap_or(false);
-            !live
-        });
+        {
+            let conns = lock(&self.inner.conns);
+            let live = |id: &i32| {
+                conns
+                    .get(&(*id, ConnKind::General))
+                    .and_then(|s| s.try_lock().ok()?.as_ref().map(|c| !c.is_closed()))
+                    .unwrap_or(false)
+            };
+            ids.sort_by_key(|id| !live(id));
+        }
         for id in ids {
             match self.connection(id, ConnKind::General).await {
                 Ok(c) => return Ok(c),

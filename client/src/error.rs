@@ -187,6 +187,19 @@ impl Error {
         }
     }
 
+    /// `Ok(())` for code 0, else the broker error (what callers that only
+    /// need success or failure use).
+    pub fn check(
+        code: i16,
+        message: Option<String>,
+        context: impl FnOnce() -> String,
+    ) -> Result<()> {
+        match Self::from_code(code, message, context) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn io(
         addr: &str,
         reason: impl Into<String>,

@@ -107,12 +107,6 @@ impl Headers {
         }
     }
 
-    /// [`Headers::validate`] with the error as text (for callers whose
-    /// errors are strings).
-    pub fn check_user_keys(&self) -> Result<(), String> {
-        self.validate().map_err(|e| e.to_string())
-    }
-
     /// The headers as the `Vec` they wrap.
     pub fn into_vec(self) -> Vec<(String, Bytes)> {
         self.0
@@ -278,7 +272,6 @@ mod tests {
             }
         );
         assert!(e.to_string().contains("\"_id\""), "{e}");
-        assert!(h.check_user_keys().unwrap_err().contains("\"_id\""));
         // Any underscore name, not only the standard ones.
         let h: Headers = [("_", "")].into();
         assert!(h.validate().is_err());

@@ -41,8 +41,8 @@ pub enum StreamError {
     #[error("the URL names {0} topics; write() must say which one to use")]
     TopicRequired(usize),
     /// A header name is reserved.
-    #[error("{0}")]
-    ReservedHeader(String),
+    #[error(transparent)]
+    ReservedHeader(#[from] crate::headers::HeaderError),
     /// Credentials were given but this build cannot authenticate yet.
     #[error("authentication (SASL) is not supported yet; open the stream without credentials")]
     AuthUnsupported,
@@ -272,9 +272,7 @@ impl StreamWriter {
         opts: WriteOptions,
     ) -> Result<()> {
         let message = message.into();
-        opts.headers
-            .check_user_keys()
-            .map_err(StreamError::ReservedHeader)?;
+        opts.headers.validate()?;
         let topic = match (opts.topic, self.topics.as_slice()) {
             (Some(t), _) => t,
             (None, [only]) => only.clone(),

@@ -57,8 +57,8 @@ struct Pending {
 struct Outgoing {
     frame: BytesMut,
     header_version: i16,
-    /// `None` for requests the broker does not answer (produce with acks=0);
-    /// such a request is acknowledged once written.
+    /// Gets the response body, or for requests the broker does not answer
+    /// (produce with acks=0) an empty body once the request is written.
     reply: Reply,
     expects_response: bool,
 }

@@ -383,11 +383,9 @@ impl Consumer {
         };
         let timeout = self.client.config().request_timeout + self.config.fetch_max_wait;
         let resp = conn.send_version(&req, version, timeout).await?;
-        if let Some(e) = Error::from_code(resp.error_code, None, || {
+        Error::check(resp.error_code, None, || {
             format!("fetch from broker {leader}")
-        }) {
-            return Err(e);
-        }
+        })?;
         Ok((topics, resp))
     }
 

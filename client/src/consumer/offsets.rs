@@ -114,9 +114,7 @@ impl Consumer {
             .flat_map(|t| t.partitions.iter())
             .find(|p| p.partition_index == tp.partition)
             .ok_or_else(|| Error::Config(format!("ListOffsets answer lacks {tp}")))?;
-        if let Some(e) = Error::from_code(p.error_code, None, || format!("list offsets of {tp}")) {
-            return Err(e);
-        }
+        Error::check(p.error_code, None, || format!("list offsets of {tp}"))?;
         Ok(p.offset)
     }
 }
