@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use skotch_protocol::messages::metadata_request::MetadataRequestTopic;
-use skotch_protocol::messages::{MetadataRequest, Request};
+use skotch_protocol::error::ErrorCode;
+use skotch_protocol::messages::{FindCoordinatorRequest, MetadataRequest, Request};
 
 use crate::backoff::Backoff;
 use crate::config::ClientConfig;
@@ -418,6 +419,50 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// The broker coordinating consumer group `group` (FindCoordinator with
+    /// key type 0), retried with backoff while the coordinator is loading or
+    /// not yet elected (COORDINATOR_NOT_AVAILABLE,
+    /// COORDINATOR_LOAD_IN_PROGRESS), for at most `request.timeout.ms`.
+    ///
+    /// Versions 0–3 carry one key, 4+ a batch (KIP-699); both are handled.
+    /// The coordinator's address is not cached here: the group code keeps
+    /// its own and asks again after NOT_COORDINATOR.
+    pub async fn find_coordinator(&self, group: &str) -> Result<i32> {
+        self.retry(self.inner.config.request_timeout, || async {
+            let conn = self.any_connection().await?;
+            let version = conn.version::<FindCoordinatorRequest>()?;
+            let req = FindCoordinatorRequest {
+                key: group.to_string(),
+                key_type: 0,
+                coordinator_keys: vec![group.to_string()],
+            };
+            let resp = conn
+                .send_version(&req, version, self.inner.config.request_timeout)
+                .await?;
+            let context = || format!("find the coordinator of group {group:?}");
+            let node = if version >= 4 {
+                let c = resp.coordinators.into_iter().next().ok_or_else(|| {
+                    Error::Broker {
+                        code: ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                        message: Some("empty coordinator list".into()),
+                        context: context(),
+                    }
+                })?;
+                Error::check(c.error_code, c.error_message, context)?;
+                c.node_id
+            } else {
+                Error::check(resp.error_code, resp.error_message, context)?;
+                resp.node_id
+            };
+            if !self.metadata().brokers.contains_key(&node) {
+                // A broker we have not seen yet: learn its address.
+                self.refresh_metadata(&[]).await?;
+            }
+            Ok(node)
+        })
+        .await
     }
 
     /// The backoff schedule (`retry.backoff.ms` .. `retry.backoff.max.ms`).

@@ -14,6 +14,7 @@ pub mod config;
 pub mod conn;
 pub mod consumer;
 pub mod error;
+pub mod group;
 pub mod metadata;
 pub mod producer;
 

@@ -218,3 +218,4 @@ impl Admin {
         Ok(md.topics.values().cloned().collect())
     }
 }
+mod groups;
