@@ -15,8 +15,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use skotch::client::{Admin, Client, ClientConfig};
 use skotch::stream::{
-    Headers, KafkaUrl, Message, Metadata, StartPosition, Stream, StreamError, WriteOptions,
+    GroupOptions, GroupProtocol, Headers, KafkaUrl, Message, Metadata, StartPosition, Stream,
+    StreamError, WriteOptions,
 };
+
+mod groups_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +70,32 @@ enum Command {
         /// timestamp, key, headers, content).
         #[arg(long)]
         json: bool,
+        /// Read as a member of this consumer group: the group shares the
+        /// partitions among its members and remembers how far they got, so
+        /// a later run continues there (`--start-at` applies only where the
+        /// group has committed nothing).
+        #[arg(long, short, value_name = "ID")]
+        group: Option<String>,
+        /// With --group: commit a record only after it was printed (hop's
+        /// manual commits with mark_done), instead of once it was read.
+        #[arg(long, requires = "group")]
+        manual_commit: bool,
+        /// With --group: the group protocol, classic or consumer (KIP-848).
+        #[arg(long, value_enum, default_value_t = Protocol::Classic, requires = "group")]
+        group_protocol: Protocol,
+        /// With --group: the assignor (classic: range, roundrobin,
+        /// cooperative-sticky; consumer: the broker's uniform or range).
+        #[arg(long, requires = "group")]
+        assignor: Option<String>,
+        /// With --group: a static member id (group.instance.id, KIP-345).
+        #[arg(long, requires = "group", value_name = "ID")]
+        group_instance_id: Option<String>,
+    },
+    /// Consumer groups: list them, describe one (members, assignment,
+    /// committed offsets, lag).
+    Groups {
+        #[command(subcommand)]
+        cmd: groups_cmd::GroupsCommand,
     },
     /// List the topics of the cluster.
     ListTopics {
@@ -82,6 +111,12 @@ enum Command {
 enum Format {
     Json,
     Blob,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Protocol {
+    Classic,
+    Consumer,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -137,16 +172,33 @@ async fn run(cli: Cli) -> CliResult {
             start_at,
             until_eos,
             json,
+            group,
+            manual_commit,
+            group_protocol,
+            assignor,
+            group_instance_id,
         } => {
-            let stream = stream
+            let mut stream = stream
                 .start_at(match start_at {
                     Start::Earliest => StartPosition::Earliest,
                     Start::Latest => StartPosition::Latest,
                 })
                 .until_eos(until_eos);
+            if let Some(id) = group {
+                let mut g = GroupOptions::new(id);
+                g.auto_commit = !manual_commit;
+                g.protocol = match group_protocol {
+                    Protocol::Classic => GroupProtocol::Classic,
+                    Protocol::Consumer => GroupProtocol::Consumer,
+                };
+                g.assignor = assignor;
+                g.instance_id = group_instance_id;
+                stream = stream.group(g);
+            }
             subscribe(&stream, &url, json).await
         }
         Command::ListTopics { url, all } => list_topics(&url, all, cli.timeout).await,
+        Command::Groups { cmd } => groups_cmd::run(cmd, cli.timeout).await,
     }
 }
 
@@ -267,13 +319,15 @@ async fn subscribe(stream: &Stream, url: &str, as_json: bool) -> CliResult {
             }
         };
         match written.and_then(|()| out.flush()) {
-            Ok(()) => {}
+            // Printed: done (counts only with --manual-commit).
+            Ok(()) => reader.mark_done(&md),
             // The reader went away (e.g. `| head`): stop quietly.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
             Err(e) => return Err(format!("writing to stdout: {e}")),
         }
     }
-    Ok(())
+    // Commit what was done and leave the group.
+    reader.close().await.map_err(err)
 }
 
 async fn list_topics(url: &str, all: bool, timeout_ms: u64) -> CliResult {

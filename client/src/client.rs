@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use skotch_protocol::messages::metadata_request::MetadataRequestTopic;
 use skotch_protocol::error::ErrorCode;
+use skotch_protocol::messages::metadata_request::MetadataRequestTopic;
 use skotch_protocol::messages::{FindCoordinatorRequest, MetadataRequest, Request};
 
 use crate::backoff::Backoff;
@@ -433,23 +433,35 @@ impl Client {
         self.retry(self.inner.config.request_timeout, || async {
             let conn = self.any_connection().await?;
             let version = conn.version::<FindCoordinatorRequest>()?;
-            let req = FindCoordinatorRequest {
-                key: group.to_string(),
-                key_type: 0,
-                coordinator_keys: vec![group.to_string()],
+            // v4+ carry the batch and no longer `key` (encoding a non-empty
+            // `key` at v4+ is an error), older versions only `key`.
+            let req = if version >= 4 {
+                FindCoordinatorRequest {
+                    key: String::new(),
+                    key_type: 0,
+                    coordinator_keys: vec![group.to_string()],
+                }
+            } else {
+                FindCoordinatorRequest {
+                    key: group.to_string(),
+                    key_type: 0,
+                    coordinator_keys: Vec::new(),
+                }
             };
             let resp = conn
                 .send_version(&req, version, self.inner.config.request_timeout)
                 .await?;
             let context = || format!("find the coordinator of group {group:?}");
             let node = if version >= 4 {
-                let c = resp.coordinators.into_iter().next().ok_or_else(|| {
-                    Error::Broker {
+                let c = resp
+                    .coordinators
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::Broker {
                         code: ErrorCode::COORDINATOR_NOT_AVAILABLE,
                         message: Some("empty coordinator list".into()),
                         context: context(),
-                    }
-                })?;
+                    })?;
                 Error::check(c.error_code, c.error_message, context)?;
                 c.node_id
             } else {

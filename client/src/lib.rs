@@ -18,13 +18,15 @@ pub mod group;
 pub mod metadata;
 pub mod producer;
 
-pub use admin::{Admin, NewTopic};
+pub use admin::{Admin, GroupDescription, GroupListing, GroupMember, NewTopic, PartitionLag};
 pub use client::{Client, ConnKind};
 pub use config::ClientConfig;
 pub use consumer::{
-    Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, Offset, Poll, TopicPartition,
+    Consumer, ConsumerConfig, ConsumerRecord, GroupConfig, GroupConsumer, GroupProtocol,
+    IsolationLevel, Offset, Poll, TopicPartition,
 };
 pub use error::{Error, Result};
+pub use group::{GroupHandle, ManualCommitListener, RebalanceListener};
 pub use producer::{
     Acks, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
 };

@@ -46,6 +46,7 @@ const APIS: &[&str] = &[
     "DescribeGroups",
     "ListGroups",
     "ConsumerGroupHeartbeat",
+    "ConsumerGroupDescribe",
     "SaslHandshake",
     "SaslAuthenticate",
     "InitProducerId",

@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod concurrent;
 pub mod headers;
 pub mod metadata;
 pub mod models;
@@ -32,10 +33,14 @@ pub mod options;
 mod stream;
 pub mod url;
 
+pub use concurrent::{process_concurrently, ProcessError};
 pub use headers::{HeaderError, Headers};
 pub use metadata::Metadata;
 pub use models::{Message, ModelError};
-pub use options::{Auth, OptionError, SaslMechanism, StartPosition, StreamOptions};
+pub use options::{Auth, GroupOptions, OptionError, SaslMechanism, StartPosition, StreamOptions};
+pub use skotch_client::{
+    GroupHandle, GroupProtocol, ManualCommitListener, RebalanceListener, TopicPartition,
+};
 pub use stream::{
     open_reader, open_writer, Result, Stream, StreamError, StreamReader, StreamWriter, WriteOptions,
 };

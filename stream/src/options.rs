@@ -5,12 +5,14 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use skotch_client::{GroupProtocol, TopicPartition};
+
 /// Where a reading stream starts in each partition (hop's
 /// `io.StartPosition`, extended with an offset and a time).
 ///
-/// hop-client passes `start_at` to Kafka as `auto.offset.reset`, so it
-/// applies where the consumer group has no committed offset. Streams have no
-/// consumer group yet: every partition starts here.
+/// hop-client passes `start_at` to Kafka as `auto.offset.reset`, so in a
+/// consumer group it applies only where the group has no committed offset;
+/// without a group every partition starts here.
 ///
 /// Text form ([`FromStr`]/[`Display`](fmt::Display)), for command lines:
 /// `earliest`, `latest`, `offset:N`, `timestamp:MS` (case-insensitive names).
@@ -170,6 +172,68 @@ impl fmt::Debug for Auth {
     }
 }
 
+/// Consumer-group reading (hop-client's `group_id`, kstreams' stream
+/// options): the group divides the topics' partitions among the readers
+/// sharing `group_id`, and commits how far each got.
+///
+/// Commits follow hop-client: with `auto_commit` (the default) a message
+/// counts as read once [`StreamReader::read`](crate::StreamReader::read)
+/// hands it out; without it, only once
+/// [`StreamReader::mark_done`](crate::StreamReader::mark_done) says so, and
+/// only the end of the run of done offsets is committed, so records
+/// finished out of order never let an unfinished one be skipped. Done
+/// offsets are committed every `commit_interval`, before partitions are
+/// revoked, and on close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupOptions {
+    /// `group.id`.
+    pub group_id: String,
+    /// Messages count as done once handed out. Default true (hop-client's
+    /// `autocommit`).
+    pub auto_commit: bool,
+    /// `group.protocol`: classic (default) or KIP-848's consumer protocol.
+    pub protocol: GroupProtocol,
+    /// `group.instance.id` (KIP-345 static membership). Default none.
+    pub instance_id: Option<String>,
+    /// The classic protocol's assignor: "range", "roundrobin" or
+    /// "cooperative-sticky"; `None` offers Java's default list (range, then
+    /// cooperative-sticky). Under KIP-848 it names the broker-side assignor
+    /// (`group.remote.assignor`: "uniform", "range").
+    pub assignor: Option<String>,
+    /// Start these partitions at these offsets instead of their committed
+    /// ones (kstreams' `initial_offsets`); partitions this reader is not
+    /// assigned are ignored with a warning.
+    pub initial_offsets: Vec<(TopicPartition, i64)>,
+    /// How often done offsets are committed (`auto.commit.interval.ms`).
+    /// Default 5 000 ms.
+    pub commit_interval: Duration,
+    /// `session.timeout.ms` (classic protocol). Default 45 000 ms.
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms` (classic protocol). Default 3 000 ms.
+    pub heartbeat_interval: Duration,
+    /// `max.poll.interval.ms`: the longest gap between reads before the
+    /// reader is considered stuck and leaves the group. Default 300 000 ms.
+    pub max_poll_interval: Duration,
+}
+
+impl GroupOptions {
+    /// Java's and hop-client's defaults for group `group_id`.
+    pub fn new(group_id: impl Into<String>) -> Self {
+        Self {
+            group_id: group_id.into(),
+            auto_commit: true,
+            protocol: GroupProtocol::Classic,
+            instance_id: None,
+            assignor: None,
+            initial_offsets: Vec::new(),
+            commit_interval: Duration::from_millis(5_000),
+            session_timeout: Duration::from_millis(45_000),
+            heartbeat_interval: Duration::from_millis(3_000),
+            max_poll_interval: Duration::from_millis(300_000),
+        }
+    }
+}
+
 /// Defaults for every stream opened from one [`crate::Stream`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamOptions {
@@ -192,6 +256,9 @@ pub struct StreamOptions {
     /// `write` to acknowledged delivery before it counts as failed. Default
     /// 120 000 ms, Java's default (hop's default 0 means no limit).
     pub produce_timeout: Duration,
+    /// Read as a member of a consumer group. Default none: every partition
+    /// is read from `start_at`, nothing is committed.
+    pub group: Option<GroupOptions>,
 }
 
 impl Default for StreamOptions {
@@ -202,6 +269,7 @@ impl Default for StreamOptions {
             auth: None,
             connect_timeout: Duration::from_millis(10_000),
             produce_timeout: Duration::from_millis(120_000),
+            group: None,
         }
     }
 }

@@ -1,27 +1,31 @@
 //! Opening a `kafka://` URL for reading or writing, as hop-client's
 //! `Stream.open(url, "r" | "w")`.
 //!
-//! Reading assigns every partition of every topic in the URL (no consumer
-//! group yet) and yields messages in order per partition; with `until_eos`
-//! it ends once each partition reached its end. Writing sends each message
+//! Reading either assigns every partition of every topic in the URL, or,
+//! with a consumer group, reads the partitions the group assigns; it yields
+//! messages in order per partition; with `until_eos` it ends once each
+//! (assigned) partition reached its end. Writing sends each message
 //! with the standard headers and reports delivery failures on `flush` and
 //! `close`, so nothing is lost silently.
 
 use std::collections::VecDeque;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
+use skotch_client::group::assignor;
 use skotch_client::{
-    Client, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, DeliveryFuture, Header, Offset,
-    Producer, ProducerConfig, ProducerRecord,
+    Client, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, DeliveryFuture, GroupConfig,
+    GroupConsumer, GroupHandle, GroupProtocol, Header, ManualCommitListener, Offset, Producer,
+    ProducerConfig, ProducerRecord, RebalanceListener, TopicPartition,
 };
 
 use crate::headers::{standard, with_standard_headers, Headers};
 use crate::metadata::Metadata;
 use crate::models::Message;
-use crate::options::{StartPosition, StreamOptions};
+use crate::options::{GroupOptions, StartPosition, StreamOptions};
 use crate::url::{KafkaUrl, UrlError};
 
 /// Errors of the streaming layer.
@@ -85,6 +89,12 @@ impl Stream {
         self
     }
 
+    /// Read as a member of a consumer group.
+    pub fn group(mut self, group: GroupOptions) -> Self {
+        self.options.group = Some(group);
+        self
+    }
+
     async fn connect(&self, url: &KafkaUrl) -> Result<Client> {
         if self.options.auth.is_some() {
             return Err(StreamError::AuthUnsupported);
@@ -95,28 +105,61 @@ impl Stream {
         Ok(Client::connect(config).await?)
     }
 
-    /// Open `url` for reading (hop's `open(url, "r")`).
+    /// Open `url` for reading (hop's `open(url, "r")`), as a member of
+    /// the consumer group in [`StreamOptions::group`] when one is set.
     ///
     /// Errors: a bad URL, no topic in it, unreachable brokers, an unknown
-    /// topic.
+    /// topic, invalid group settings.
     pub async fn open_reader(&self, url: &str) -> Result<StreamReader> {
         let url: KafkaUrl = url.parse()?;
         if url.topics.is_empty() {
             return Err(StreamError::NoTopic);
         }
         let client = self.connect(&url).await?;
-        let mut consumer = Consumer::new(client, ConsumerConfig::default());
         let start = match self.options.start_at {
             StartPosition::Earliest => Offset::Earliest,
             StartPosition::Latest => Offset::Latest,
             StartPosition::Offset(o) => Offset::At(o),
             StartPosition::Timestamp(t) => Offset::Timestamp(t),
         };
-        for t in &url.topics {
-            consumer.assign_topic(t, start).await?;
-        }
+        let source = match &self.options.group {
+            None => {
+                let mut consumer = Consumer::new(client, ConsumerConfig::default());
+                for t in &url.topics {
+                    consumer.assign_topic(t, start).await?;
+                }
+                Source::Assigned(consumer)
+            }
+            Some(g) => {
+                for t in &url.topics {
+                    // A clear error now rather than an empty group later.
+                    client.topic(t).await?;
+                }
+                let consumer_config = ConsumerConfig {
+                    auto_offset_reset: Some(start),
+                    ..Default::default()
+                };
+                let mut group = GroupConsumer::subscribe(
+                    client,
+                    consumer_config,
+                    group_config(g)?,
+                    &url.topics,
+                )
+                .await?;
+                group.set_initial_offsets(g.initial_offsets.iter().cloned());
+                // Commit what is done before a partition moves away
+                // (kstreams' ManualCommitRebalanceListener).
+                group.add_listener(ManualCommitListener);
+                Source::Group {
+                    consumer: Box::new(group),
+                    auto_commit: g.auto_commit,
+                    commit_interval: g.commit_interval,
+                    last_commit: Instant::now(),
+                }
+            }
+        };
         Ok(StreamReader {
-            consumer,
+            source,
             buffered: VecDeque::new(),
             until_eos: self.options.until_eos,
             done: false,
@@ -158,10 +201,50 @@ pub async fn open_writer(url: &str) -> Result<StreamWriter> {
 /// A stream opened for reading.
 #[derive(Debug)]
 pub struct StreamReader {
-    consumer: Consumer,
+    source: Source,
     buffered: VecDeque<ConsumerRecord>,
     until_eos: bool,
     done: bool,
+}
+
+/// Where a reader's records come from.
+#[derive(Debug)]
+enum Source {
+    /// Every partition of the URL's topics, no group.
+    Assigned(Consumer),
+    /// The partitions a consumer group assigns to this reader.
+    Group {
+        consumer: Box<GroupConsumer>,
+        auto_commit: bool,
+        commit_interval: Duration,
+        last_commit: Instant,
+    },
+}
+
+fn group_config(g: &GroupOptions) -> Result<GroupConfig> {
+    let mut c = GroupConfig::new(g.group_id.clone());
+    c.group_protocol = g.protocol;
+    c.group_instance_id = g.instance_id.clone();
+    c.session_timeout = g.session_timeout;
+    c.heartbeat_interval = g.heartbeat_interval;
+    c.max_poll_interval = g.max_poll_interval;
+    c.auto_commit_interval = g.commit_interval;
+    // The stream marks records done itself (at hand-out, or by mark_done)
+    // and commits on its own schedule.
+    c.enable_auto_commit = false;
+    match (&g.assignor, g.protocol) {
+        (None, _) => {}
+        (Some(name), GroupProtocol::Consumer) => c.remote_assignor = Some(name.clone()),
+        (Some(name), GroupProtocol::Classic) => {
+            let a = assignor::by_name(name).ok_or_else(|| {
+                StreamError::Client(skotch_client::Error::Config(format!(
+                    "unknown assignor {name:?}: expected range, roundrobin or cooperative-sticky"
+                )))
+            })?;
+            c.assignors = vec![Arc::from(a)];
+        }
+    }
+    Ok(c)
 }
 
 fn to_metadata(r: &ConsumerRecord) -> Metadata {
@@ -185,6 +268,18 @@ impl StreamReader {
     pub async fn read_with_metadata(&mut self) -> Option<Result<(Message, Metadata)>> {
         loop {
             if let Some(r) = self.buffered.pop_front() {
+                if let Source::Group {
+                    consumer,
+                    auto_commit: true,
+                    ..
+                } = &self.source
+                {
+                    // hop-client: a message counts as read once handed out.
+                    consumer.mark_done(
+                        &TopicPartition::new(r.topic.as_ref(), r.partition),
+                        r.offset,
+                    );
+                }
                 let format = r
                     .headers
                     .iter()
@@ -196,11 +291,28 @@ impl StreamReader {
             if self.done {
                 return None;
             }
-            match self.consumer.poll().await {
+            let polled = match &mut self.source {
+                Source::Assigned(c) => c.poll().await.map(|p| (p, c.at_end())),
+                Source::Group {
+                    consumer,
+                    commit_interval,
+                    last_commit,
+                    ..
+                } => {
+                    if last_commit.elapsed() >= *commit_interval {
+                        *last_commit = Instant::now();
+                        if let Err(e) = consumer.commit_done().await {
+                            tracing::warn!(error = %e, "periodic commit failed; will retry");
+                        }
+                    }
+                    consumer.poll().await.map(|p| (p, consumer.at_end()))
+                }
+            };
+            match polled {
                 Err(e) => return Some(Err(e.into())),
-                Ok(p) => {
+                Ok((p, at_end)) => {
                     self.buffered.extend(p.records);
-                    if self.until_eos && self.consumer.at_end() {
+                    if self.until_eos && at_end {
                         self.done = true;
                     }
                 }
@@ -220,9 +332,80 @@ impl StreamReader {
         })
     }
 
-    /// Stop reading and drop the connections.
-    pub fn close(self) {
-        self.consumer.client().close();
+    /// Processing of the message described by `metadata` finished
+    /// (hop-client's `mark_done`). With `auto_commit` off, only done
+    /// messages are committed, and only up to the first one not done yet.
+    /// A no-op without a group or with `auto_commit`; a partition no longer
+    /// assigned to this reader is ignored with a log line.
+    pub fn mark_done(&self, metadata: &Metadata) {
+        if self.auto_commit() != Some(false) {
+            return; // auto commit already counted it at hand-out
+        }
+        if let Some(h) = self.group_handle() {
+            h.mark_done(
+                &TopicPartition::new(metadata.topic.clone(), metadata.partition),
+                metadata.offset,
+            );
+        }
+    }
+
+    /// A cloneable handle for marking messages done from other tasks
+    /// (concurrent workers); `None` without a group.
+    pub fn group_handle(&self) -> Option<GroupHandle> {
+        match &self.source {
+            Source::Group { consumer, .. } => Some(consumer.handle()),
+            Source::Assigned(_) => None,
+        }
+    }
+
+    /// Whether messages count as done once handed out (`None` without a
+    /// group).
+    pub fn auto_commit(&self) -> Option<bool> {
+        match &self.source {
+            Source::Group { auto_commit, .. } => Some(*auto_commit),
+            Source::Assigned(_) => None,
+        }
+    }
+
+    /// Add a rebalance listener (group readers only; the group is joined
+    /// at the first read, so listeners added before it see every change).
+    /// Listeners run after the built-in one that commits done offsets
+    /// before a revocation.
+    pub fn add_listener(&mut self, listener: impl RebalanceListener + 'static) {
+        match &mut self.source {
+            Source::Group { consumer, .. } => consumer.add_listener(listener),
+            Source::Assigned(_) => {
+                tracing::warn!("rebalance listener ignored: the stream is not in a consumer group")
+            }
+        }
+    }
+
+    /// The partitions this reader reads now.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        match &self.source {
+            Source::Assigned(c) => c.assignment(),
+            Source::Group { consumer, .. } => consumer.assignment(),
+        }
+    }
+
+    /// Commit the done offsets now (group readers; a no-op otherwise).
+    pub async fn commit(&self) -> Result<()> {
+        if let Source::Group { consumer, .. } = &self.source {
+            consumer.commit_done().await?;
+        }
+        Ok(())
+    }
+
+    /// Stop reading. A group reader commits its done offsets (through the
+    /// revocation of its partitions) and leaves the group.
+    pub async fn close(self) -> Result<()> {
+        match self.source {
+            Source::Assigned(c) => {
+                c.client().close();
+                Ok(())
+            }
+            Source::Group { consumer, .. } => Ok(consumer.close().await?),
+        }
     }
 }
 

@@ -19,8 +19,20 @@ pub fn unique_topic(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Log to stderr as `SKOTCH_LOG` says (e.g. `SKOTCH_LOG=skotch_client=debug
+/// cargo test ... -- --nocapture`); silent when unset.
+pub fn init_logging() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("SKOTCH_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .try_init();
+    }
+}
+
 /// A client for the test broker.
 pub async fn client() -> Client {
+    init_logging();
     let config = ClientConfig::new(&bootstrap())
         .expect("bootstrap")
         .connect_timeout(Duration::from_secs(20));

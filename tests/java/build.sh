@@ -11,7 +11,21 @@ STAMP="$OUT/.built"
 
 "$ROOT/scripts/kafka" fetch
 
-if [[ -f "$STAMP" ]] && [[ -z "$(find "$SRC" -name '*.java' -newer "$STAMP" -print -quit)" ]] &&
+# Tests running in parallel may all call this: one compiles, the others
+# wait and then find it done.
+mkdir -p "$ROOT/.kafka"
+exec 9>"$ROOT/.kafka/java-build.lock"
+flock 9
+
+missing_class() {
+    local f
+    for f in "$SRC"/*.java; do
+        [[ -f "$OUT/$(basename "$f" .java).class" ]] || return 0
+    done
+    return 1
+}
+if [[ -f "$STAMP" ]] && ! missing_class &&
+    [[ -z "$(find "$SRC" -name '*.java' -newer "$STAMP" -print -quit)" ]] &&
     [[ -z "$(find "$ROOT/.kafka/lib" -name '*.jar' -newer "$STAMP" -print -quit)" ]]; then
     exit 0
 fi

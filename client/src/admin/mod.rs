@@ -1,6 +1,8 @@
 //! Admin calls: create, delete and list topics. KRaft brokers forward
 //! CreateTopics/DeleteTopics to the active controller themselves, so any
 //! broker will do; NOT_CONTROLLER is retried like other retriable errors.
+//! Consumer group calls (list, describe, committed offsets, lag) are in
+//! `groups.rs`.
 
 use std::time::Duration;
 
@@ -11,6 +13,13 @@ use skotch_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::metadata::TopicInfo;
+
+mod groups;
+
+pub use groups::{
+    decode_consumer_assignment, decode_consumer_subscription, GroupDescription, GroupListing,
+    GroupMember, PartitionLag,
+};
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,4 +227,3 @@ impl Admin {
         Ok(md.topics.values().cloned().collect())
     }
 }
-mod groups;

@@ -7,6 +7,7 @@
 //! partition's end once its position reaches the high watermark (the last
 //! stable offset under read_committed), like librdkafka's partition EOF.
 
+mod group;
 mod offsets;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,6 +25,7 @@ use skotch_protocol::Uuid;
 use crate::client::{Client, ConnKind};
 use crate::error::{Error, Result};
 
+pub use group::{GroupConfig, GroupConsumer, GroupProtocol};
 pub use offsets::Offset;
 
 /// A topic and a partition index.
@@ -291,12 +293,15 @@ impl Consumer {
             }
         }
         if by_leader.is_empty() {
-            if no_leader || !self.partitions.is_empty() {
-                // Nothing fetchable right now: wait like an empty long poll
-                // would, so callers looping on poll do not spin.
+            // Nothing fetchable right now (no partitions, e.g. a group
+            // member waiting for its assignment, or no leader): wait like an
+            // empty long poll would. Returning at once would let a caller
+            // that loops on poll spin without ever yielding, starving the
+            // runtime's other tasks (heartbeats included).
+            if no_leader {
                 self.client.invalidate_metadata();
-                tokio::time::sleep(self.client.backoff().delay_random(0)).await;
             }
+            tokio::time::sleep(self.client.backoff().delay_random(0)).await;
             return Ok(Poll::default());
         }
         let fetches = by_leader

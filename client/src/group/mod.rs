@@ -4,5 +4,16 @@
 //! them.
 
 pub mod assignor;
+pub mod classic;
+pub mod commit_metadata;
 pub mod consumer_protocol;
+pub(crate) mod coordinator;
+pub mod handle;
+pub(crate) mod heartbeat;
+pub mod kip848;
+pub mod listener;
 pub mod tracker;
+
+pub use handle::GroupHandle;
+pub use listener::{ManualCommitListener, RebalanceListener};
+pub use tracker::{MarkDone, OffsetTracker};

@@ -186,6 +186,8 @@ fn group_and_sasl_messages_match_kafka_protocol() {
         ListGroupsResponse,
         ConsumerGroupHeartbeatRequest,
         ConsumerGroupHeartbeatResponse,
+        ConsumerGroupDescribeRequest,
+        ConsumerGroupDescribeResponse,
         SaslHandshakeRequest,
         SaslHandshakeResponse,
         SaslAuthenticateRequest,

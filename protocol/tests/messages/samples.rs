@@ -26,6 +26,8 @@ pub trait Visit {
 pub fn visit_all(v: &mut impl Visit) {
     v.visit::<messages::ApiVersionsRequest>();
     v.visit::<messages::ApiVersionsResponse>();
+    v.visit::<messages::ConsumerGroupDescribeRequest>();
+    v.visit::<messages::ConsumerGroupDescribeResponse>();
     v.visit::<messages::ConsumerGroupHeartbeatRequest>();
     v.visit::<messages::ConsumerGroupHeartbeatResponse>();
     v.visit::<messages::ConsumerProtocolAssignment>();
@@ -188,6 +190,151 @@ impl Sample for messages::api_versions_response::FinalizedFeatureKey {
             name: String::from("name-10"),
             max_version_level: 1011,
             min_version_level: 1012,
+        }
+    }
+}
+
+impl Sample for messages::consumer_group_describe_request::ConsumerGroupDescribeRequest {
+    fn sample(_version: i16, nulls: bool) -> Self {
+        Self {
+            group_ids: if nulls {
+                Vec::new()
+            } else {
+                vec![String::from("group_ids-1"), String::from("group_ids-2")]
+            },
+            include_authorized_operations: true,
+        }
+    }
+}
+
+impl Sample for messages::consumer_group_describe_response::ConsumerGroupDescribeResponse {
+    fn sample(version: i16, nulls: bool) -> Self {
+        Self {
+            throttle_time_ms: 100001,
+            groups: if nulls {
+                vec![
+                    messages::consumer_group_describe_response::DescribedGroup::sample(
+                        version, nulls,
+                    ),
+                ]
+            } else {
+                vec![
+                    messages::consumer_group_describe_response::DescribedGroup::sample(
+                        version, nulls,
+                    ),
+                    messages::consumer_group_describe_response::DescribedGroup::sample(
+                        version, nulls,
+                    ),
+                ]
+            },
+        }
+    }
+}
+
+impl Sample for messages::consumer_group_describe_response::DescribedGroup {
+    fn sample(version: i16, nulls: bool) -> Self {
+        Self {
+            error_code: 1002,
+            error_message: if nulls {
+                None
+            } else {
+                Some(String::from("error_message-3"))
+            },
+            group_id: String::from("group_id-4"),
+            group_state: String::from("group_state-5"),
+            group_epoch: 100006,
+            assignment_epoch: 100007,
+            assignor_name: String::from("assignor_name-8"),
+            members: if nulls {
+                vec![messages::consumer_group_describe_response::Member::sample(
+                    version, nulls,
+                )]
+            } else {
+                vec![
+                    messages::consumer_group_describe_response::Member::sample(version, nulls),
+                    messages::consumer_group_describe_response::Member::sample(version, nulls),
+                ]
+            },
+            authorized_operations: 100009,
+        }
+    }
+}
+
+impl Sample for messages::consumer_group_describe_response::Member {
+    fn sample(version: i16, nulls: bool) -> Self {
+        let d = Self::default();
+        Self {
+            member_id: String::from("member_id-10"),
+            instance_id: if nulls {
+                None
+            } else {
+                Some(String::from("instance_id-11"))
+            },
+            rack_id: if nulls {
+                None
+            } else {
+                Some(String::from("rack_id-12"))
+            },
+            member_epoch: 100013,
+            client_id: String::from("client_id-14"),
+            client_host: String::from("client_host-15"),
+            subscribed_topic_names: if nulls {
+                Vec::new()
+            } else {
+                vec![
+                    String::from("subscribed_topic_names-16"),
+                    String::from("subscribed_topic_names-17"),
+                ]
+            },
+            subscribed_topic_regex: if nulls {
+                None
+            } else {
+                Some(String::from("subscribed_topic_regex-18"))
+            },
+            assignment: messages::consumer_group_describe_response::Assignment::sample(
+                version, nulls,
+            ),
+            target_assignment: messages::consumer_group_describe_response::Assignment::sample(
+                version, nulls,
+            ),
+            member_type: if version >= 1 { 29 } else { d.member_type },
+        }
+    }
+}
+
+impl Sample for messages::consumer_group_describe_response::TopicPartitions {
+    fn sample(_version: i16, nulls: bool) -> Self {
+        Self {
+            topic_id: Uuid([21; 16]),
+            topic_name: String::from("topic_name-21"),
+            partitions: if nulls {
+                Vec::new()
+            } else {
+                vec![100022, 100023]
+            },
+        }
+    }
+}
+
+impl Sample for messages::consumer_group_describe_response::Assignment {
+    fn sample(version: i16, nulls: bool) -> Self {
+        Self {
+            topic_partitions: if nulls {
+                vec![
+                    messages::consumer_group_describe_response::TopicPartitions::sample(
+                        version, nulls,
+                    ),
+                ]
+            } else {
+                vec![
+                    messages::consumer_group_describe_response::TopicPartitions::sample(
+                        version, nulls,
+                    ),
+                    messages::consumer_group_describe_response::TopicPartitions::sample(
+                        version, nulls,
+                    ),
+                ]
+            },
         }
     }
 }

@@ -1,0 +1,389 @@
+//! Consumer groups against the real broker: members joining, leaving and
+//! dying under load with both group protocols, ownership never shared under
+//! cooperative rebalancing, and manual commits that resume at the lowest
+//! unfinished record after a crash.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use skotch::client::group::assignor;
+use skotch::client::{
+    Client, ConsumerConfig, GroupConfig, GroupConsumer, GroupHandle, GroupProtocol,
+    ManualCommitListener, Offset, Producer, ProducerConfig, ProducerRecord, RebalanceListener,
+    TopicPartition,
+};
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Who owns which partition, from listener events, and every time two
+/// members owned one at once.
+#[derive(Clone, Default)]
+struct Ledger(Arc<Mutex<LedgerInner>>);
+
+#[derive(Default)]
+struct LedgerInner {
+    owner: HashMap<TopicPartition, String>,
+    violations: Vec<String>,
+    events: Vec<String>,
+}
+
+impl Ledger {
+    fn listener(&self, name: &str) -> Recorder {
+        Recorder {
+            name: name.to_string(),
+            ledger: self.clone(),
+        }
+    }
+
+    /// A killed member owns nothing any more.
+    fn forget(&self, name: &str) {
+        let mut l = self.0.lock().unwrap();
+        l.owner.retain(|_, o| o != name);
+        l.events.push(format!("{name} killed"));
+    }
+
+    fn violations(&self) -> Vec<String> {
+        self.0.lock().unwrap().violations.clone()
+    }
+
+    fn events(&self) -> Vec<String> {
+        self.0.lock().unwrap().events.clone()
+    }
+}
+
+struct Recorder {
+    name: String,
+    ledger: Ledger,
+}
+
+#[async_trait]
+impl RebalanceListener for Recorder {
+    async fn on_assigned(&mut self, _g: &GroupHandle, partitions: &[TopicPartition]) {
+        let mut l = self.ledger.0.lock().unwrap();
+        l.events
+            .push(format!("{} assigned {partitions:?}", self.name));
+        for tp in partitions {
+            if let Some(other) = l.owner.get(tp) {
+                if *other != self.name {
+                    let v = format!("{tp} assigned to {} while {other} owns it", self.name);
+                    l.violations.push(v);
+                }
+            }
+            l.owner.insert(tp.clone(), self.name.clone());
+        }
+    }
+
+    async fn on_revoked(&mut self, _g: &GroupHandle, partitions: &[TopicPartition]) {
+        let mut l = self.ledger.0.lock().unwrap();
+        l.events
+            .push(format!("{} revoked {partitions:?}", self.name));
+        for tp in partitions {
+            if l.owner.get(tp) == Some(&self.name) {
+                l.owner.remove(tp);
+            }
+        }
+    }
+
+    async fn on_lost(&mut self, _g: &GroupHandle, partitions: &[TopicPartition]) {
+        let mut l = self.ledger.0.lock().unwrap();
+        l.events.push(format!("{} lost {partitions:?}", self.name));
+        for tp in partitions {
+            if l.owner.get(tp) == Some(&self.name) {
+                l.owner.remove(tp);
+            }
+        }
+    }
+}
+
+fn group_config(group: &str, protocol: GroupProtocol, assignor_name: &str) -> GroupConfig {
+    let mut c = GroupConfig::new(group);
+    c.group_protocol = protocol;
+    // Short timeouts so a killed member is noticed within seconds (the
+    // broker's minimum session timeout is lowered in scripts/kafka).
+    c.session_timeout = Duration::from_secs(6);
+    c.heartbeat_interval = Duration::from_millis(500);
+    c.auto_commit_interval = Duration::from_millis(500);
+    if protocol == GroupProtocol::Classic {
+        c.assignors = vec![Arc::from(
+            assignor::by_name(assignor_name).expect("assignor"),
+        )];
+    }
+    c
+}
+
+fn earliest() -> ConsumerConfig {
+    ConsumerConfig {
+        auto_offset_reset: Some(Offset::Earliest),
+        fetch_max_wait: Duration::from_millis(200),
+        ..Default::default()
+    }
+}
+
+/// A member running in its own task until stopped (closed in order) or
+/// aborted (killed: no LeaveGroup, heartbeats just stop).
+struct Running {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start_member(
+    topic: &str,
+    config: GroupConfig,
+    ledger: &Ledger,
+    name: &str,
+    seen: Arc<Mutex<BTreeSet<i64>>>,
+) -> Running {
+    let client = common::client().await;
+    let mut c = GroupConsumer::subscribe(client, earliest(), config, &[topic.to_string()])
+        .await
+        .expect("subscribe");
+    c.add_listener(ledger.listener(name));
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let name = name.to_string();
+    let task = tokio::spawn(async move {
+        while !stop2.load(Ordering::Relaxed) {
+            match c.poll().await {
+                Ok(p) => {
+                    let mut s = seen.lock().unwrap();
+                    for r in p.records {
+                        let v = r.value.as_deref().unwrap_or_default();
+                        let n: i64 = std::str::from_utf8(v).unwrap().parse().unwrap();
+                        s.insert(n);
+                    }
+                }
+                Err(e) => panic!("{name}: poll failed: {e}"),
+            }
+        }
+        c.close().await.expect("close");
+    });
+    Running { stop, task }
+}
+
+impl Running {
+    async fn close(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.expect("member task");
+    }
+
+    async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+const RECORDS: i64 = 50_000;
+
+/// Write `RECORDS` records, numbered, spread over a few seconds.
+async fn produce_slowly(client: Client, topic: String) {
+    let producer = Producer::new(client, ProducerConfig::default());
+    let mut pending = Vec::new();
+    for i in 0..RECORDS {
+        pending.push(
+            producer
+                .send(ProducerRecord {
+                    topic: topic.clone(),
+                    partition: None,
+                    key: Some(Bytes::from(format!("k{i}"))),
+                    value: Some(Bytes::from(i.to_string())),
+                    headers: vec![],
+                    timestamp: Some(now_ms()),
+                })
+                .await
+                .expect("send"),
+        );
+        if i % 5_000 == 4_999 {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+    }
+    for d in pending {
+        d.await.expect("delivered");
+    }
+}
+
+/// Three members share six partitions while a producer writes; one joins
+/// late, one is killed without LeaveGroup, one leaves in order, another
+/// joins. Every record is processed at least once; `exclusive` also
+/// checks that no partition ever had two owners at once.
+async fn join_leave_under_load(protocol: GroupProtocol, assignor_name: &str, exclusive: bool) {
+    let client = common::client().await;
+    let topic = common::create_topic(&client, "group-load", 6).await;
+    let group = common::unique_topic("group");
+    let ledger = Ledger::default();
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let cfg = || group_config(&group, protocol, assignor_name);
+
+    let producer = tokio::spawn(produce_slowly(client.clone(), topic.clone()));
+    let a = start_member(&topic, cfg(), &ledger, "a", seen.clone()).await;
+    let b = start_member(&topic, cfg(), &ledger, "b", seen.clone()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let c = start_member(&topic, cfg(), &ledger, "c", seen.clone()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // b dies: no LeaveGroup; the coordinator notices after the session
+    // timeout and moves its partitions.
+    b.kill().await;
+    ledger.forget("b");
+    let d = start_member(&topic, cfg(), &ledger, "d", seen.clone()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    c.close().await;
+    producer.await.expect("producer");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n = seen.lock().unwrap().len() as i64;
+        if n == RECORDS {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {n} of {RECORDS} records processed; events: {:#?}",
+            ledger.events()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    a.close().await;
+    d.close().await;
+    let s = seen.lock().unwrap();
+    assert_eq!(s.first(), Some(&0));
+    assert_eq!(s.last(), Some(&(RECORDS - 1)));
+    if exclusive {
+        assert!(
+            ledger.violations().is_empty(),
+            "{:#?}\nevents: {:#?}",
+            ledger.violations(),
+            ledger.events()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn classic_cooperative_sticky_join_leave_under_load() {
+    join_leave_under_load(GroupProtocol::Classic, "cooperative-sticky", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn classic_range_join_leave_under_load() {
+    join_leave_under_load(GroupProtocol::Classic, "range", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kip848_join_leave_under_load() {
+    join_leave_under_load(GroupProtocol::Consumer, "", true).await;
+}
+
+/// Records finished out of order, then a crash: the next member resumes at
+/// the lowest unfinished offset and gets again only the records not done.
+async fn crash_resumes_at_lowest_unfinished(protocol: GroupProtocol) {
+    let client = common::client().await;
+    let topic = common::create_topic(&client, "group-crash", 1).await;
+    let group = common::unique_topic("crash");
+    produce_n(&client, &topic, 100).await;
+    let tp = TopicPartition::new(topic.clone(), 0);
+
+    let mut cfg = group_config(&group, protocol, "range");
+    cfg.enable_auto_commit = false;
+    let mut first = GroupConsumer::subscribe(
+        common::client().await,
+        earliest(),
+        cfg.clone(),
+        std::slice::from_ref(&topic),
+    )
+    .await
+    .expect("subscribe");
+    let mut offsets = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while offsets.len() < 100 {
+        assert!(Instant::now() < deadline, "read only {}", offsets.len());
+        let p = first.poll().await.expect("poll");
+        offsets.extend(p.records.iter().map(|r| r.offset));
+    }
+    // Workers finish in reverse order; 10 and 50 never finish.
+    let unfinished = [10, 50];
+    for o in offsets.iter().rev() {
+        if !unfinished.contains(o) {
+            first.mark_done(&tp, *o);
+        }
+    }
+    first.commit_done().await.expect("commit");
+    drop(first); // crash: no close, no LeaveGroup
+
+    let mut second = GroupConsumer::subscribe(
+        common::client().await,
+        earliest(),
+        cfg,
+        std::slice::from_ref(&topic),
+    )
+    .await
+    .expect("subscribe");
+    // Manual commits: this listener commits what is done when the
+    // partitions are revoked, which close does.
+    second.add_listener(ManualCommitListener);
+    let mut again = Vec::new();
+    // The crashed member holds the partition until its session times out.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while again.len() < unfinished.len() {
+        assert!(Instant::now() < deadline, "redelivered only {again:?}");
+        let p = second.poll().await.expect("poll");
+        again.extend(p.records.iter().map(|r| r.offset));
+    }
+    // Nothing lost, nothing done delivered again.
+    assert_eq!(again, unfinished.to_vec());
+    for o in &again {
+        second.mark_done(&tp, *o);
+    }
+    second.close().await.expect("close");
+
+    let committed = committed_offset(&group, &topic).await;
+    assert_eq!(committed, Some(100));
+}
+
+async fn produce_n(client: &Client, topic: &str, n: i64) {
+    let producer = Producer::new(client.clone(), ProducerConfig::default());
+    let mut pending = Vec::new();
+    for i in 0..n {
+        pending.push(
+            producer
+                .send(ProducerRecord {
+                    topic: topic.to_string(),
+                    partition: None,
+                    key: None,
+                    value: Some(Bytes::from(i.to_string())),
+                    headers: vec![],
+                    timestamp: Some(now_ms()),
+                })
+                .await
+                .expect("send"),
+        );
+    }
+    for d in pending {
+        d.await.expect("delivered");
+    }
+}
+
+async fn committed_offset(group: &str, topic: &str) -> Option<i64> {
+    let admin = skotch::client::Admin::new(common::client().await);
+    let offsets: BTreeMap<TopicPartition, i64> =
+        admin.list_group_offsets(group).await.expect("offsets");
+    offsets.get(&TopicPartition::new(topic, 0)).copied()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_crash_resumes_at_lowest_unfinished() {
+    crash_resumes_at_lowest_unfinished(GroupProtocol::Classic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kip848_crash_resumes_at_lowest_unfinished() {
+    crash_resumes_at_lowest_unfinished(GroupProtocol::Consumer).await;
+}
