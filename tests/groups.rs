@@ -387,3 +387,180 @@ async fn classic_crash_resumes_at_lowest_unfinished() {
 async fn kip848_crash_resumes_at_lowest_unfinished() {
     crash_resumes_at_lowest_unfinished(GroupProtocol::Consumer).await;
 }
+
+/// Poll `a` and `b` at the same time (a classic JoinGroup waits for every
+/// member, so one task polling members in turn would wait for itself)
+/// until `ok(a, b)` holds, for at most `secs` seconds.
+async fn poll_both_until(
+    a: &mut GroupConsumer,
+    b: &mut GroupConsumer,
+    secs: u64,
+    what: &str,
+    ok: impl Fn(&GroupConsumer, &GroupConsumer) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok(a, b) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; assignments {:?} / {:?}",
+            a.assignment(),
+            b.assignment()
+        );
+        let (ra, rb) = tokio::join!(a.poll(), b.poll());
+        ra.expect("poll");
+        rb.expect("poll");
+    }
+}
+
+/// Poll `c` until `ok(c)` holds, for at most `secs` seconds.
+async fn poll_until(
+    c: &mut GroupConsumer,
+    secs: u64,
+    what: &str,
+    ok: impl Fn(&GroupConsumer) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok(c) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; assignment {:?}",
+            c.assignment()
+        );
+        c.poll().await.expect("poll");
+    }
+}
+
+fn static_config(group: &str, instance: &str) -> GroupConfig {
+    let mut c = group_config(group, GroupProtocol::Classic, "range");
+    c.group_instance_id = Some(instance.to_string());
+    c
+}
+
+/// KIP-345: a static member that restarts within the session timeout gets
+/// its partitions back without a rebalance; the other member keeps its own
+/// throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_member_restarts_without_a_rebalance() {
+    let client = common::client().await;
+    let topic = common::create_topic(&client, "group-static", 4).await;
+    let group = common::unique_topic("static");
+    let ledger = Ledger::default();
+    let subscribe = |instance: &'static str| {
+        let topic = topic.clone();
+        let group = group.clone();
+        async move {
+            GroupConsumer::subscribe(
+                common::client().await,
+                earliest(),
+                static_config(&group, instance),
+                std::slice::from_ref(&topic),
+            )
+            .await
+            .expect("subscribe")
+        }
+    };
+    let mut a = subscribe("instance-a").await;
+    a.add_listener(ledger.listener("a"));
+    let mut b = subscribe("instance-b").await;
+    b.add_listener(ledger.listener("b"));
+    // Both settle with two partitions each.
+    poll_both_until(&mut a, &mut b, 60, "a 2/2 split", |a, b| {
+        a.assignment().len() == 2 && b.assignment().len() == 2 && a.is_stable() && b.is_stable()
+    })
+    .await;
+    let a_parts = a.assignment();
+    let b_generation = b.handle().generation();
+    // a closes: a static member does not leave the group...
+    a.close().await.expect("close a");
+    let events_before = ledger.events().len();
+    // ...so when it comes back with the same instance id, it gets the same
+    // partitions and b sees no rebalance.
+    let mut a = subscribe("instance-a").await;
+    a.add_listener(ledger.listener("a"));
+    poll_both_until(
+        &mut a,
+        &mut b,
+        30,
+        "a to get its partitions back",
+        |a, _| a.is_stable() && a.assignment() == a_parts,
+    )
+    .await;
+    for _ in 0..5 {
+        let (ra, rb) = tokio::join!(a.poll(), b.poll());
+        ra.expect("poll a");
+        rb.expect("poll b");
+    }
+    assert_eq!(
+        b.handle().generation(),
+        b_generation,
+        "b went through a rebalance"
+    );
+    let events: Vec<String> = ledger.events()[events_before..].to_vec();
+    assert!(
+        events.iter().all(|e| !e.starts_with("b ")),
+        "b saw assignment changes: {events:?}"
+    );
+    a.close().await.expect("close a");
+    b.close().await.expect("close b");
+}
+
+/// `max.poll.interval.ms`: a member that stops polling leaves the group,
+/// its partitions move to the member that keeps polling, and when it polls
+/// again it hears they were lost and rejoins.
+async fn stalled_member_is_replaced(protocol: GroupProtocol) {
+    let client = common::client().await;
+    let topic = common::create_topic(&client, "group-stall", 2).await;
+    let group = common::unique_topic("stall");
+    let ledger = Ledger::default();
+    let mut cfg = group_config(&group, protocol, "range");
+    cfg.max_poll_interval = Duration::from_secs(3);
+    let mut slow = GroupConsumer::subscribe(
+        common::client().await,
+        earliest(),
+        cfg.clone(),
+        std::slice::from_ref(&topic),
+    )
+    .await
+    .expect("subscribe");
+    slow.add_listener(ledger.listener("slow"));
+    let mut busy = GroupConsumer::subscribe(
+        common::client().await,
+        earliest(),
+        cfg,
+        std::slice::from_ref(&topic),
+    )
+    .await
+    .expect("subscribe");
+    busy.add_listener(ledger.listener("busy"));
+    poll_both_until(&mut slow, &mut busy, 60, "a 1/1 split", |s, b| {
+        s.assignment().len() == 1 && b.assignment().len() == 1 && s.is_stable() && b.is_stable()
+    })
+    .await;
+    // `slow` stops polling; `busy` ends up with both partitions.
+    poll_until(&mut busy, 60, "busy to take over", |b| {
+        b.assignment().len() == 2 && b.is_stable()
+    })
+    .await;
+    // `slow` polls again: its partition is reported lost, it rejoins.
+    poll_both_until(&mut slow, &mut busy, 60, "slow to rejoin", |s, b| {
+        s.is_stable() && b.is_stable() && s.assignment().len() == 1
+    })
+    .await;
+    let events = ledger.events();
+    assert!(
+        events.iter().any(|e| e.starts_with("slow lost")),
+        "no loss reported: {events:?}"
+    );
+    slow.close().await.expect("close");
+    busy.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_stalled_member_is_replaced() {
+    stalled_member_is_replaced(GroupProtocol::Classic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kip848_stalled_member_is_replaced() {
+    stalled_member_is_replaced(GroupProtocol::Consumer).await;
+}
