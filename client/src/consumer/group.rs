@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use skotch_protocol::messages::{JoinGroupRequest, SyncGroupRequest};
+use skotch_protocol::messages::Request;
 use skotch_protocol::Uuid;
 use tokio::task::JoinHandle;
 
@@ -455,7 +455,7 @@ impl GroupConsumer {
             m.join_request()?
         };
         tracing::debug!(group = %self.config.group_id, member = %join.member_id, "sending JoinGroup");
-        let resp = self.send_join(&join).await;
+        let resp = self.send_rebalance_request(&join).await;
         let outcome = {
             let mut st = self.classic();
             let Member::Classic(m) = &mut st.member else {
@@ -501,7 +501,7 @@ impl GroupConsumer {
         };
         tracing::debug!(group = %self.config.group_id, member = %sync.member_id,
             generation = sync.generation_id, leader = !sync.assignments.is_empty(), "sending SyncGroup");
-        let resp = self.send_sync(&sync).await;
+        let resp = self.send_rebalance_request(&sync).await;
         let outcome = {
             let mut st = self.classic();
             let Member::Classic(m) = &mut st.member else {
@@ -536,26 +536,13 @@ impl GroupConsumer {
         }
     }
 
-    /// JoinGroup may wait for every member to rejoin: up to the rebalance
-    /// timeout, plus the request timeout (as Java).
-    async fn send_join(
-        &self,
-        req: &JoinGroupRequest,
-    ) -> Result<skotch_protocol::messages::JoinGroupResponse> {
+    /// Send a JoinGroup or SyncGroup to the coordinator. Both may wait for
+    /// the other members (to rejoin, or for the leader's assignment): up to
+    /// the rebalance timeout, plus the request timeout, as in Java.
+    async fn send_rebalance_request<R: Request>(&self, req: &R) -> Result<R::Response> {
         let node = self.shared.coordinator().await?;
         let conn = self.client().connection(node, ConnKind::Group).await?;
-        let version = conn.version::<JoinGroupRequest>()?;
-        let timeout = self.config.max_poll_interval + self.client().config().request_timeout;
-        conn.send_version(req, version, timeout).await
-    }
-
-    async fn send_sync(
-        &self,
-        req: &SyncGroupRequest,
-    ) -> Result<skotch_protocol::messages::SyncGroupResponse> {
-        let node = self.shared.coordinator().await?;
-        let conn = self.client().connection(node, ConnKind::Group).await?;
-        let version = conn.version::<SyncGroupRequest>()?;
+        let version = conn.version::<R>()?;
         let timeout = self.config.max_poll_interval + self.client().config().request_timeout;
         conn.send_version(req, version, timeout).await
     }
