@@ -388,28 +388,70 @@ async fn kip848_crash_resumes_at_lowest_unfinished() {
     crash_resumes_at_lowest_unfinished(GroupProtocol::Consumer).await;
 }
 
-/// Poll `a` and `b` at the same time (a classic JoinGroup waits for every
-/// member, so one task polling members in turn would wait for itself)
-/// until `ok(a, b)` holds, for at most `secs` seconds.
+/// What a member looked like after its last poll.
+#[derive(Clone, Default)]
+struct Snap {
+    assignment: Vec<TopicPartition>,
+    stable: bool,
+}
+
+/// Poll `a` and `b` until `ok` holds for their latest states or `limit`
+/// passes; true when `ok` held. Each member polls in its own loop: a
+/// classic JoinGroup waits for every member, and poll returns only once the
+/// join completes, so polling them in turn (or in lockstep) would wait for
+/// itself until the rebalance timeout.
+async fn poll_both(
+    a: &mut GroupConsumer,
+    b: &mut GroupConsumer,
+    limit: Duration,
+    ok: impl Fn(&Snap, &Snap) -> bool,
+) -> bool {
+    let snaps = Mutex::new([Snap::default(), Snap::default()]);
+    let done = AtomicBool::new(false);
+    let deadline = Instant::now() + limit;
+    tokio::join!(
+        poll_loop(a, 0, &snaps, &done, deadline, &ok),
+        poll_loop(b, 1, &snaps, &done, deadline, &ok)
+    );
+    done.load(Ordering::Relaxed)
+}
+
+/// One member's loop in [`poll_both`].
+async fn poll_loop(
+    c: &mut GroupConsumer,
+    i: usize,
+    snaps: &Mutex<[Snap; 2]>,
+    done: &AtomicBool,
+    deadline: Instant,
+    ok: &impl Fn(&Snap, &Snap) -> bool,
+) {
+    while !done.load(Ordering::Relaxed) && Instant::now() < deadline {
+        c.poll().await.expect("poll");
+        let mut s = snaps.lock().unwrap();
+        s[i] = Snap {
+            assignment: c.assignment(),
+            stable: c.is_stable(),
+        };
+        if ok(&s[0], &s[1]) {
+            done.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 async fn poll_both_until(
     a: &mut GroupConsumer,
     b: &mut GroupConsumer,
     secs: u64,
     what: &str,
-    ok: impl Fn(&GroupConsumer, &GroupConsumer) -> bool,
+    ok: impl Fn(&Snap, &Snap) -> bool,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok(a, b) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; assignments {:?} / {:?}",
-            a.assignment(),
-            b.assignment()
-        );
-        let (ra, rb) = tokio::join!(a.poll(), b.poll());
-        ra.expect("poll");
-        rb.expect("poll");
-    }
+    let held = poll_both(a, b, Duration::from_secs(secs), ok).await;
+    assert!(
+        held,
+        "timed out waiting for {what}; assignments {:?} / {:?}",
+        a.assignment(),
+        b.assignment()
+    );
 }
 
 /// Poll `c` until `ok(c)` holds, for at most `secs` seconds.
@@ -465,7 +507,7 @@ async fn static_member_restarts_without_a_rebalance() {
     b.add_listener(ledger.listener("b"));
     // Both settle with two partitions each.
     poll_both_until(&mut a, &mut b, 60, "a 2/2 split", |a, b| {
-        a.assignment().len() == 2 && b.assignment().len() == 2 && a.is_stable() && b.is_stable()
+        a.assignment.len() == 2 && b.assignment.len() == 2 && a.stable && b.stable
     })
     .await;
     let a_parts = a.assignment();
@@ -482,14 +524,11 @@ async fn static_member_restarts_without_a_rebalance() {
         &mut b,
         30,
         "a to get its partitions back",
-        |a, _| a.is_stable() && a.assignment() == a_parts,
+        |a, _| a.stable && a.assignment == a_parts,
     )
     .await;
-    for _ in 0..5 {
-        let (ra, rb) = tokio::join!(a.poll(), b.poll());
-        ra.expect("poll a");
-        rb.expect("poll b");
-    }
+    // Keep both polling a little: b must not be dragged into a rebalance.
+    poll_both(&mut a, &mut b, Duration::from_secs(2), |_, _| false).await;
     assert_eq!(
         b.handle().generation(),
         b_generation,
@@ -533,7 +572,7 @@ async fn stalled_member_is_replaced(protocol: GroupProtocol) {
     .expect("subscribe");
     busy.add_listener(ledger.listener("busy"));
     poll_both_until(&mut slow, &mut busy, 60, "a 1/1 split", |s, b| {
-        s.assignment().len() == 1 && b.assignment().len() == 1 && s.is_stable() && b.is_stable()
+        s.assignment.len() == 1 && b.assignment.len() == 1 && s.stable && b.stable
     })
     .await;
     // `slow` stops polling; `busy` ends up with both partitions.
@@ -543,7 +582,7 @@ async fn stalled_member_is_replaced(protocol: GroupProtocol) {
     .await;
     // `slow` polls again: its partition is reported lost, it rejoins.
     poll_both_until(&mut slow, &mut busy, 60, "slow to rejoin", |s, b| {
-        s.is_stable() && b.is_stable() && s.assignment().len() == 1
+        s.stable && b.stable && s.assignment.len() == 1
     })
     .await;
     let events = ledger.events();
@@ -563,4 +602,57 @@ async fn classic_stalled_member_is_replaced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kip848_stalled_member_is_replaced() {
     stalled_member_is_replaced(GroupProtocol::Consumer).await;
+}
+
+/// `auto.offset.reset=none` with nothing committed: poll says so, naming
+/// the partition, until the application seeks it; then reading goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_committed_offset_and_reset_none_waits_for_a_seek() {
+    let client = common::client().await;
+    let topic = common::create_topic(&client, "group-none", 1).await;
+    produce_n(&client, &topic, 5).await;
+    let group = common::unique_topic("none");
+    let consumer_config = ConsumerConfig {
+        auto_offset_reset: None,
+        ..earliest()
+    };
+    let mut c = GroupConsumer::subscribe(
+        common::client().await,
+        consumer_config,
+        group_config(&group, GroupProtocol::Classic, "range"),
+        std::slice::from_ref(&topic),
+    )
+    .await
+    .expect("subscribe");
+    let tp = TopicPartition::new(topic.clone(), 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let err = loop {
+        assert!(Instant::now() < deadline, "no error reported");
+        match c.poll().await {
+            Err(e) => break e,
+            Ok(p) => assert!(p.records.is_empty(), "read without an offset"),
+        }
+    };
+    assert!(
+        err.to_string().contains("auto.offset.reset is none"),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&tp.to_string()), "{err}");
+    // Still an error at the next poll, without a seek.
+    assert!(c.poll().await.is_err());
+    assert!(c.seek(&tp, Offset::At(2)));
+    let mut offsets = Vec::new();
+    while offsets.len() < 3 {
+        assert!(Instant::now() < deadline, "read only {offsets:?}");
+        offsets.extend(
+            c.poll()
+                .await
+                .expect("poll")
+                .records
+                .iter()
+                .map(|r| r.offset),
+        );
+    }
+    assert_eq!(offsets, vec![2, 3, 4]);
+    c.close().await.expect("close");
 }

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use skotch_protocol::messages::Request;
-use skotch_protocol::Uuid;
 use tokio::task::JoinHandle;
 
 use super::{Consumer, ConsumerConfig, Offset, Poll, TopicPartition};
@@ -171,6 +170,10 @@ pub struct GroupConsumer {
     /// Partitions assigned but not yet started (their committed offsets
     /// could not be fetched); retried at the next poll.
     unstarted: BTreeSet<TopicPartition>,
+    /// Assigned partitions with no committed offset under
+    /// `auto.offset.reset=none`: not fetched until the application seeks
+    /// them; every poll reports them.
+    needs_seek: BTreeSet<TopicPartition>,
     /// Offsets beyond the committed one that the previous owner already
     /// finished (from the commit metadata): skipped, not handed out.
     already_done: BTreeMap<TopicPartition, Vec<(i64, i64)>>,
@@ -260,6 +263,7 @@ impl GroupConsumer {
             initial_offsets: BTreeMap::new(),
             warned_initial: false,
             unstarted: BTreeSet::new(),
+            needs_seek: BTreeSet::new(),
             already_done: BTreeMap::new(),
         })
     }
@@ -304,6 +308,11 @@ impl GroupConsumer {
     /// Move an assigned partition to `to`. A partition not assigned is
     /// ignored with a warning (returns false), as kstreams does.
     pub fn seek(&mut self, tp: &TopicPartition, to: Offset) -> bool {
+        if self.needs_seek.remove(tp) {
+            // Assigned, but its start offset was unknown: this is it.
+            self.consumer.assign(tp.clone(), to);
+            return true;
+        }
         match self.consumer.seek(tp, to) {
             Ok(()) => true,
             Err(_) => {
@@ -332,7 +341,7 @@ impl GroupConsumer {
             Member::Classic(m) => !m.needs_join(),
             Member::Consumer(m) => {
                 let md = self.consumer.client().metadata();
-                m.is_settled(|id| topic_name(&md, id))
+                m.is_settled(|id| md.topic_name(id).map(String::from))
             }
         }
     }
@@ -340,7 +349,10 @@ impl GroupConsumer {
     /// True when the member is stable and every assigned partition has
     /// reached its end (vacuously true with no partitions).
     pub fn at_end(&self) -> bool {
-        self.unstarted.is_empty() && self.is_stable() && self.consumer.at_end()
+        self.unstarted.is_empty()
+            && self.needs_seek.is_empty()
+            && self.is_stable()
+            && self.consumer.at_end()
     }
 
     /// Take part in the group (rebalances, listeners, auto commits) and
@@ -353,8 +365,10 @@ impl GroupConsumer {
     pub async fn poll(&mut self) -> Result<Poll> {
         {
             let mut st = self.shared.state();
-            if let Some(e) = st.fatal.take() {
-                return Err(e);
+            // Sticky: the heartbeat task stopped, so membership is over
+            // until the consumer is recreated.
+            if let Some(e) = &st.fatal {
+                return Err(e.clone());
             }
             st.last_poll = Instant::now();
             st.poll_expired = false;
@@ -368,6 +382,7 @@ impl GroupConsumer {
                 std::mem::take(&mut self.unstarted).into_iter().collect();
             self.start_partitions(todo).await?;
         }
+        self.no_offset_error()?;
         if self.config.enable_auto_commit
             && self.last_auto_commit.elapsed() >= self.config.auto_commit_interval
         {
@@ -396,10 +411,6 @@ impl GroupConsumer {
         Ok(poll)
     }
 
-    fn classic(&self) -> std::sync::MutexGuard<'_, State> {
-        self.shared.state()
-    }
-
     /// Run classic JoinGroup/SyncGroup rounds until the member is stable.
     async fn classic_rebalance(&mut self) -> Result<()> {
         let deadline =
@@ -407,7 +418,7 @@ impl GroupConsumer {
         let mut attempt = 0u32;
         loop {
             let prep = {
-                let mut st = self.classic();
+                let mut st = self.shared.state();
                 let Member::Classic(m) = &mut st.member else {
                     return Ok(());
                 };
@@ -448,7 +459,7 @@ impl GroupConsumer {
     /// rejoin at once); Ok(false): back off before the next round.
     async fn classic_round(&mut self) -> Result<bool> {
         let join = {
-            let mut st = self.classic();
+            let mut st = self.shared.state();
             let Member::Classic(m) = &mut st.member else {
                 return Ok(true);
             };
@@ -457,7 +468,7 @@ impl GroupConsumer {
         tracing::debug!(group = %self.config.group_id, member = %join.member_id, "sending JoinGroup");
         let resp = self.send_rebalance_request(&join).await;
         let outcome = {
-            let mut st = self.classic();
+            let mut st = self.shared.state();
             let Member::Classic(m) = &mut st.member else {
                 return Ok(true);
             };
@@ -492,7 +503,7 @@ impl GroupConsumer {
                         Some((t.clone(), i32::try_from(info.partitions.len()).ok()?))
                     })
                     .collect();
-                let st = self.classic();
+                let st = self.shared.state();
                 let Member::Classic(m) = &st.member else {
                     return Ok(true);
                 };
@@ -503,7 +514,7 @@ impl GroupConsumer {
             generation = sync.generation_id, leader = !sync.assignments.is_empty(), "sending SyncGroup");
         let resp = self.send_rebalance_request(&sync).await;
         let outcome = {
-            let mut st = self.classic();
+            let mut st = self.shared.state();
             let Member::Classic(m) = &mut st.member else {
                 return Ok(true);
             };
@@ -560,7 +571,7 @@ impl GroupConsumer {
         for _ in 0..4 {
             let md = self.client().metadata();
             let step = match &self.shared.state().member {
-                Member::Consumer(m) => m.reconcile(|id| topic_name(&md, id)),
+                Member::Consumer(m) => m.reconcile(|id| md.topic_name(id).map(String::from)),
                 Member::Classic(_) => None,
             };
             match step {
@@ -636,6 +647,7 @@ impl GroupConsumer {
             self.consumer.unassign(tp);
             tracker.revoke(tp);
             self.unstarted.remove(tp);
+            self.needs_seek.remove(tp);
             self.already_done.remove(tp);
         }
     }
@@ -652,7 +664,9 @@ impl GroupConsumer {
                 tracker.assign(tp.clone());
             }
         }
-        self.start_partitions(partitions.clone()).await?;
+        // Listeners hear of the partitions even when their start offsets
+        // are not settled yet (the error comes back after them).
+        let started = self.start_partitions(partitions.clone()).await;
         if !self.warned_initial && !self.initial_offsets.is_empty() {
             self.warned_initial = true;
             for tp in self.initial_offsets.keys() {
@@ -665,7 +679,7 @@ impl GroupConsumer {
         for l in &mut self.listeners {
             l.on_assigned(&self.handle, &partitions).await;
         }
-        Ok(())
+        started
     }
 
     /// Fetch the committed offsets of `partitions` and start fetching each
@@ -679,6 +693,7 @@ impl GroupConsumer {
                 return Err(e);
             }
         };
+        let mut missing = Vec::new();
         for tp in partitions {
             let start = if let Some(o) = self.initial_offsets.remove(&tp) {
                 Offset::At(o)
@@ -690,20 +705,34 @@ impl GroupConsumer {
                     self.already_done.insert(tp.clone(), done);
                 }
                 Offset::At(*o)
+            } else if let Some(reset) = self.auto_offset_reset {
+                reset
             } else {
-                match self.auto_offset_reset {
-                    Some(reset) => reset,
-                    None => {
-                        return Err(Error::Config(format!(
-                        "no committed offset for {tp} in group {:?} and auto.offset.reset is none",
-                        self.config.group_id
-                    )))
-                    }
-                }
+                // Java's NoOffsetForPartitionException: every poll says so
+                // until the application seeks the partition.
+                missing.push(tp);
+                continue;
             };
             self.consumer.assign(tp, start);
         }
-        Ok(())
+        if missing.is_empty() {
+            return Ok(());
+        }
+        self.needs_seek.extend(missing);
+        self.no_offset_error()
+    }
+
+    /// The error every poll returns while partitions wait for a seek.
+    fn no_offset_error(&self) -> Result<()> {
+        if self.needs_seek.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = self.needs_seek.iter().map(|tp| tp.to_string()).collect();
+        Err(Error::Config(format!(
+            "no committed offset for {} in group {:?} and auto.offset.reset is none; seek them",
+            names.join(", "),
+            self.config.group_id
+        )))
     }
 
     /// Leave the group in order: revoke the partitions (auto commit and
@@ -753,13 +782,6 @@ impl Drop for GroupConsumer {
     fn drop(&mut self) {
         self.heartbeat.abort();
     }
-}
-
-fn topic_name(md: &crate::metadata::ClusterMetadata, id: &Uuid) -> Option<String> {
-    md.topics
-        .values()
-        .find(|t| t.id == *id && *id != Uuid::ZERO)
-        .map(|t| t.name.clone())
 }
 
 /// A KIP-1082 client-generated member id: 16 random bytes, URL-safe

@@ -17,8 +17,10 @@ use crate::consumer::TopicPartition;
 /// else, so committing for them would fail.
 #[async_trait]
 pub trait RebalanceListener: Send + Sync {
-    /// `partitions` were assigned to this member; their positions are set
-    /// (committed offset, `auto.offset.reset`, or an initial offset).
+    /// `partitions` were assigned to this member. Their positions come
+    /// from an initial offset, the committed offset or
+    /// `auto.offset.reset`; with `auto.offset.reset=none` and nothing
+    /// committed, poll reports an error until the application seeks them.
     async fn on_assigned(&mut self, group: &GroupHandle, partitions: &[TopicPartition]) {
         let _ = (group, partitions);
     }
