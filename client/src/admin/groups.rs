@@ -19,11 +19,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use skotch_protocol::error::ErrorCode;
 use skotch_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use skotch_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use skotch_protocol::messages::{
     consumer_group_describe_response, describe_groups_response, ApiKey,
     ConsumerGroupDescribeRequest, DescribeGroupsRequest, ListGroupsRequest, ListOffsetsRequest,
-    Message, OffsetFetchRequest, OffsetFetchResponse, Request,
+    Message, OffsetFetchRequest, Request,
 };
 use skotch_protocol::{DecodeError, Uuid};
 
@@ -32,6 +31,7 @@ use crate::client::ConnKind;
 use crate::consumer::TopicPartition;
 use crate::error::{Error, Result};
 use crate::group::consumer_protocol::{Assignment, Subscription};
+use crate::group::offset_fetch::{self, TopicRef};
 
 /// One group, as a broker's ListGroups answer describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -422,27 +422,12 @@ impl Admin {
                 ours_max: OffsetFetchRequest::VERSIONS.1,
             });
         }
-        let req = if version >= 8 {
-            OffsetFetchRequest {
-                groups: vec![OffsetFetchRequestGroup {
-                    group_id: group.to_string(),
-                    topics: None,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }
-        } else {
-            OffsetFetchRequest {
-                group_id: group.to_string(),
-                topics: None,
-                ..Default::default()
-            }
-        };
+        let req = offset_fetch::request(group, version, None, false);
         let resp = conn
             .send_version(&req, version, self.request_timeout())
             .await?;
         let context = || format!("fetch the committed offsets of group {group:?}");
-        let entries = offset_entries(resp, version, group)?;
+        let entries = offset_fetch::entries(resp, version, group)?;
         let ids: BTreeSet<Uuid> = entries
             .iter()
             .filter_map(|e| match &e.topic {
@@ -640,81 +625,11 @@ fn classic_group(
     })
 }
 
-/// A topic as OffsetFetch names it: by name (v1-9) or by id (v10+).
-#[derive(Clone)]
-enum TopicRef {
-    Name(String),
-    Id(Uuid),
-}
-
-/// One partition of an OffsetFetch answer, whatever its shape.
-struct OffsetEntry {
-    topic: TopicRef,
-    partition: i32,
-    offset: i64,
-    error_code: i16,
-}
-
-/// Flatten an OffsetFetch answer at `version` for `group`, checking the
-/// group-level error.
-fn offset_entries(
-    resp: OffsetFetchResponse,
-    version: i16,
-    group: &str,
-) -> Result<Vec<OffsetEntry>> {
-    let context = || format!("fetch the committed offsets of group {group:?}");
-    let mut out = Vec::new();
-    if version >= 8 {
-        let g = resp
-            .groups
-            .into_iter()
-            .find(|g| g.group_id == group)
-            .ok_or_else(|| Error::Broker {
-                code: ErrorCode::GROUP_ID_NOT_FOUND,
-                message: Some("the OffsetFetch answer does not mention the group".into()),
-                context: context(),
-            })?;
-        Error::check(g.error_code, None, context)?;
-        for t in g.topics {
-            let topic = if version >= 10 {
-                TopicRef::Id(t.topic_id)
-            } else {
-                TopicRef::Name(t.name)
-            };
-            for p in t.partitions {
-                out.push(OffsetEntry {
-                    topic: topic.clone(),
-                    partition: p.partition_index,
-                    offset: p.committed_offset,
-                    error_code: p.error_code,
-                });
-            }
-        }
-    } else {
-        Error::check(resp.error_code, None, context)?;
-        for t in resp.topics {
-            for p in t.partitions {
-                out.push(OffsetEntry {
-                    topic: TopicRef::Name(t.name.clone()),
-                    partition: p.partition_index,
-                    offset: p.committed_offset,
-                    error_code: p.error_code,
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use skotch_protocol::messages::describe_groups_response::{
         DescribedGroup, DescribedGroupMember,
-    };
-    use skotch_protocol::messages::offset_fetch_response::{
-        OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
-        OffsetFetchResponseTopic, OffsetFetchResponseTopics,
     };
 
     /// What a Java 4.3 consumer (range assignor) sent for one member
@@ -817,69 +732,6 @@ mod tests {
         };
         let e = classic_group(1, broken, "broker").unwrap_err();
         assert!(matches!(e, Error::Decode { .. }), "{e}");
-    }
-
-    fn partition(p: i32, offset: i64, error_code: i16) -> OffsetFetchResponsePartitions {
-        OffsetFetchResponsePartitions {
-            partition_index: p,
-            committed_offset: offset,
-            error_code,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn offset_fetch_answers_of_every_shape() {
-        // v1-7: one group, topics at the top level.
-        let old = OffsetFetchResponse {
-            topics: vec![OffsetFetchResponseTopic {
-                name: "t".into(),
-                partitions: vec![OffsetFetchResponsePartition {
-                    partition_index: 2,
-                    committed_offset: 7,
-                    ..Default::default()
-                }],
-            }],
-            ..Default::default()
-        };
-        let e = offset_entries(old.clone(), 7, "g").unwrap();
-        assert!(matches!(&e[0].topic, TopicRef::Name(n) if n == "t"));
-        assert_eq!((e[0].partition, e[0].offset), (2, 7));
-        let failed = OffsetFetchResponse {
-            error_code: ErrorCode::NOT_COORDINATOR.0,
-            ..old
-        };
-        let err = offset_entries(failed, 7, "g").err().unwrap();
-        assert_eq!(err.code(), Some(ErrorCode::NOT_COORDINATOR));
-
-        // v8+: per group; v10 names topics by id.
-        let id = Uuid([7; 16]);
-        let batched = OffsetFetchResponse {
-            groups: vec![OffsetFetchResponseGroup {
-                group_id: "g".into(),
-                topics: vec![OffsetFetchResponseTopics {
-                    name: "t".into(),
-                    topic_id: id,
-                    partitions: vec![partition(0, 3, 0), partition(1, -1, 0)],
-                }],
-                error_code: 0,
-            }],
-            ..Default::default()
-        };
-        let e = offset_entries(batched.clone(), 9, "g").unwrap();
-        assert_eq!(e.len(), 2);
-        assert!(matches!(&e[0].topic, TopicRef::Name(n) if n == "t"));
-        let e = offset_entries(batched.clone(), 10, "g").unwrap();
-        assert!(matches!(&e[1].topic, TopicRef::Id(i) if *i == id));
-        assert_eq!(e[1].offset, -1);
-        // The group must be in the answer, without error.
-        assert!(offset_entries(batched.clone(), 9, "other").is_err());
-        let mut failed = batched;
-        if let Some(g) = failed.groups.first_mut() {
-            g.error_code = ErrorCode::GROUP_AUTHORIZATION_FAILED.0;
-        }
-        let err = offset_entries(failed, 9, "g").err().unwrap();
-        assert_eq!(err.code(), Some(ErrorCode::GROUP_AUTHORIZATION_FAILED));
     }
 
     #[test]

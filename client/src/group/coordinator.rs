@@ -11,15 +11,13 @@ use skotch_protocol::error::ErrorCode;
 use skotch_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
-use skotch_protocol::messages::offset_fetch_request::{
-    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
-};
 use skotch_protocol::messages::{OffsetCommitRequest, OffsetFetchRequest};
 use tokio::sync::Notify;
 
 use super::classic::ClassicMember;
 use super::commit_metadata;
 use super::kip848::ConsumerMember;
+use super::offset_fetch::{self, TopicRef};
 use super::tracker::OffsetTracker;
 use crate::client::{Client, ConnKind};
 use crate::consumer::TopicPartition;
@@ -267,102 +265,35 @@ impl Shared {
         let version = conn
             .version::<OffsetFetchRequest>()?
             .min(MAX_OFFSET_API_VERSION);
-        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
         for tp in partitions {
-            by_topic.entry(&tp.topic).or_default().push(tp.partition);
+            by_topic
+                .entry(tp.topic.clone())
+                .or_default()
+                .push(tp.partition);
         }
-        // v8+ batches groups; older versions name one group at the top.
-        let req = if version >= 8 {
-            OffsetFetchRequest {
-                groups: vec![OffsetFetchRequestGroup {
-                    group_id: self.group_id.clone(),
-                    member_id: None,
-                    member_epoch: -1,
-                    topics: Some(
-                        by_topic
-                            .iter()
-                            .map(|(t, ps)| OffsetFetchRequestTopics {
-                                name: t.to_string(),
-                                partition_indexes: ps.clone(),
-                                ..Default::default()
-                            })
-                            .collect(),
-                    ),
-                }],
-                // KIP-447: wait for pending transactional commits.
-                require_stable: true,
-                ..Default::default()
-            }
-        } else {
-            OffsetFetchRequest {
-                group_id: self.group_id.clone(),
-                topics: Some(
-                    by_topic
-                        .iter()
-                        .map(|(t, ps)| OffsetFetchRequestTopic {
-                            name: t.to_string(),
-                            partition_indexes: ps.clone(),
-                        })
-                        .collect(),
-                ),
-                require_stable: version >= 7,
-                ..Default::default()
-            }
-        };
+        // KIP-447: wait for pending transactional commits.
+        let req = offset_fetch::request(&self.group_id, version, Some(&by_topic), true);
         let resp = conn
             .send_version(&req, version, self.client.config().request_timeout)
             .await?;
-        let context = || format!("fetch committed offsets of group {:?}", self.group_id);
         let mut out = BTreeMap::new();
-        let mut record = |topic: &str,
-                          partition: i32,
-                          offset: i64,
-                          metadata: Option<String>,
-                          code: i16|
-         -> Result<()> {
-            Error::check(code, None, context)?;
-            if offset >= 0 {
+        for e in offset_fetch::entries(resp, version, &self.group_id)? {
+            // Versions up to 9 name topics; v10 (by id) is not used here.
+            let TopicRef::Name(topic) = e.topic else {
+                continue;
+            };
+            Error::check(e.error_code, None, || {
+                format!(
+                    "fetch the committed offset of {topic}-{} in group {:?}",
+                    e.partition, self.group_id
+                )
+            })?;
+            if e.offset >= 0 {
                 out.insert(
-                    TopicPartition::new(topic, partition),
-                    (offset, metadata.unwrap_or_default()),
+                    TopicPartition::new(topic, e.partition),
+                    (e.offset, e.metadata.unwrap_or_default()),
                 );
-            }
-            Ok(())
-        };
-        if version >= 8 {
-            let g = resp
-                .groups
-                .into_iter()
-                .find(|g| g.group_id == self.group_id)
-                .ok_or_else(|| Error::Broker {
-                    code: ErrorCode::UNKNOWN_SERVER_ERROR,
-                    message: Some("the answer lacks our group".into()),
-                    context: context(),
-                })?;
-            Error::check(g.error_code, None, context)?;
-            for t in g.topics {
-                for p in t.partitions {
-                    record(
-                        &t.name,
-                        p.partition_index,
-                        p.committed_offset,
-                        p.metadata,
-                        p.error_code,
-                    )?;
-                }
-            }
-        } else {
-            Error::check(resp.error_code, None, context)?;
-            for t in resp.topics {
-                for p in t.partitions {
-                    record(
-                        &t.name,
-                        p.partition_index,
-                        p.committed_offset,
-                        p.metadata,
-                        p.error_code,
-                    )?;
-                }
             }
         }
         Ok(out)

@@ -12,6 +12,7 @@ pub mod handle;
 pub(crate) mod heartbeat;
 pub mod kip848;
 pub mod listener;
+pub(crate) mod offset_fetch;
 pub mod tracker;
 
 pub use handle::GroupHandle;
