@@ -359,6 +359,11 @@ impl GroupConsumer {
     /// fetch records from the assigned partitions; waits at most about
     /// `fetch.max.wait.ms` when nothing is new.
     ///
+    /// Under the classic protocol a rebalance completes inside one call:
+    /// JoinGroup waits until every member has rejoined (at most the
+    /// rebalance timeout, `max.poll.interval.ms`). Members of one group
+    /// must therefore poll from separate tasks, not in turn from one.
+    ///
     /// Errors: fatal group errors (e.g. FENCED_INSTANCE_ID, an
     /// unsupported protocol), a coordinator unreachable for longer than
     /// the rebalance timeout, fetch errors as [`Consumer::poll`].
