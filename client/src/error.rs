@@ -108,9 +108,92 @@ pub enum Error {
         partition: i32,
     },
 
+    /// The TLS handshake with a broker failed: the certificate was not
+    /// trusted, did not match the host name, had expired, and so on.
+    #[error("TLS handshake with {addr} failed: {kind}: {detail}")]
+    Tls {
+        /// `host:port` of the broker.
+        addr: String,
+        /// What was wrong, in a form callers can match on.
+        kind: TlsFailure,
+        /// The TLS library's description.
+        detail: String,
+    },
+
+    /// SASL authentication failed: wrong password, unknown user, or the
+    /// broker's answer did not prove it knows the password (SCRAM).
+    #[error("SASL {mechanism} authentication as {username:?} with {addr} failed: {reason}")]
+    Authentication {
+        /// `host:port` of the broker.
+        addr: String,
+        /// The mechanism used.
+        mechanism: String,
+        /// The username (never the password).
+        username: String,
+        /// What the broker (or our check of its answer) said.
+        reason: String,
+    },
+
+    /// The broker does not enable the SASL mechanism we asked for.
+    #[error("broker {addr} does not enable SASL mechanism {wanted}; it offers: {}", if offered.is_empty() { "none".to_string() } else { offered.join(", ") })]
+    SaslMechanismNotEnabled {
+        /// `host:port` of the broker.
+        addr: String,
+        /// The mechanism we asked for.
+        wanted: String,
+        /// The mechanisms the broker listed (`sasl.enabled.mechanisms`).
+        offered: Vec<String>,
+    },
+
     /// The client (or the producer/consumer) was closed.
     #[error("client is closed")]
     Closed,
+}
+
+/// Why a TLS handshake failed ([`Error::Tls`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The broker's certificate chain does not lead to a trusted CA (wrong
+    /// CA file, or a certificate from another authority).
+    UnknownIssuer,
+    /// The broker's certificate signs itself and is not trusted.
+    SelfSigned,
+    /// The broker's certificate (or one in its chain) has expired.
+    Expired,
+    /// The broker's certificate is not valid yet.
+    NotYetValid,
+    /// The broker's certificate does not name the host we connected to.
+    HostnameMismatch,
+    /// The broker asked for a client certificate and we have none, or it
+    /// rejected ours (mTLS).
+    ClientCertificate,
+    /// The broker does not speak TLS on this port (e.g. a PLAINTEXT
+    /// listener).
+    NotTls,
+    /// The CPU lacks instructions the default crypto provider (graviola)
+    /// needs; build with the `ring` or `aws-lc-rs` feature instead.
+    UnsupportedCpu,
+    /// Anything else.
+    Other,
+}
+
+impl std::fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsFailure::UnknownIssuer => "the broker's certificate is not signed by a trusted CA",
+            TlsFailure::SelfSigned => "the broker's certificate is self-signed and not trusted",
+            TlsFailure::Expired => "the broker's certificate has expired",
+            TlsFailure::NotYetValid => "the broker's certificate is not valid yet",
+            TlsFailure::HostnameMismatch => "the broker's certificate does not match the host name",
+            TlsFailure::ClientCertificate => "the client certificate was missing or rejected",
+            TlsFailure::NotTls => "the broker did not answer with TLS",
+            TlsFailure::UnsupportedCpu => {
+                "this CPU cannot run the default crypto provider (graviola)"
+            }
+            TlsFailure::Other => "handshake error",
+        })
+    }
 }
 
 impl Error {

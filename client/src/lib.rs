@@ -17,6 +17,7 @@ pub mod error;
 pub mod group;
 pub mod metadata;
 pub mod producer;
+pub mod security;
 
 pub use admin::{Admin, GroupDescription, GroupListing, GroupMember, NewTopic, PartitionLag};
 pub use client::{Client, ConnKind};
@@ -25,10 +26,11 @@ pub use consumer::{
     Consumer, ConsumerConfig, ConsumerRecord, GroupConfig, GroupConsumer, GroupProtocol,
     IsolationLevel, Offset, Poll, TopicPartition,
 };
-pub use error::{Error, Result};
+pub use error::{Error, Result, TlsFailure};
 pub use group::{GroupHandle, ManualCommitListener, RebalanceListener};
 pub use producer::{
     Acks, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
 };
+pub use security::{Password, SaslConfig, SaslMechanism, SecurityProtocol};
 pub use skotch_protocol as protocol;
 pub use skotch_protocol::record::Header;

@@ -9,5 +9,6 @@ pub mod error;
 pub mod frame;
 pub mod messages;
 pub mod record;
+pub mod sasl;
 
 pub use codec::{DecodeError, DecodeErrorKind, EncodeError, Reader, Uuid, Writer};
