@@ -1,5 +1,6 @@
 //! The `skotch` command line: publish, subscribe and list topics over
-//! `kafka://` URLs, like hop-client's `hop` command.
+//! `kafka://` URLs, and manage stored credentials, like hop-client's `hop`
+//! command.
 //!
 //! Errors are one line on stderr and exit code 1; usage errors exit 2.
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ use skotch::stream::{
     StreamError, WriteOptions,
 };
 
+mod auth_cmd;
 mod groups_cmd;
 
 #[derive(Parser)]
@@ -31,6 +33,10 @@ struct Cli {
     /// How long to try reaching the brokers before giving up, in ms.
     #[arg(long, global = true, default_value_t = 10_000, value_name = "MS")]
     timeout: u64,
+    /// The credentials file [default: $SKOTCH_AUTH_FILE, else
+    /// $XDG_CONFIG_HOME/skotch/auth.toml, else ~/.config/skotch/auth.toml].
+    #[arg(long, global = true, value_name = "PATH")]
+    auth_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -96,6 +102,11 @@ enum Command {
     Groups {
         #[command(subcommand)]
         cmd: groups_cmd::GroupsCommand,
+    },
+    /// Stored credentials (hop's `hop auth`): add, list, remove, locate.
+    Auth {
+        #[command(subcommand)]
+        cmd: auth_cmd::AuthCommand,
     },
     /// List the topics of the cluster.
     ListTopics {
@@ -199,6 +210,7 @@ async fn run(cli: Cli) -> CliResult {
         }
         Command::ListTopics { url, all } => list_topics(&url, all, cli.timeout).await,
         Command::Groups { cmd } => groups_cmd::run(cmd, cli.timeout).await,
+        Command::Auth { cmd } => auth_cmd::run(cmd, cli.auth_file.as_deref()),
     }
 }
 

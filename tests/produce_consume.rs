@@ -29,7 +29,8 @@ fn record(topic: &str, base_ts: i64, i: usize) -> ProducerRecord {
         topic: topic.to_string(),
         partition: None,
         key: Some(Bytes::from(format!("key-{}", i % 1000))),
-        value: (i % 7 != 0).then(|| Bytes::from(format!("value-{i}-{}", "x".repeat(i % 50)))),
+        value: (!i.is_multiple_of(7))
+            .then(|| Bytes::from(format!("value-{i}-{}", "x".repeat(i % 50)))),
         headers: vec![
             Header::new("h", "a"),
             Header::new("h", "b"),

@@ -18,6 +18,7 @@ use crate::config::ClientConfig;
 use crate::conn::{ConnectOptions, Connection};
 use crate::error::{Error, Result};
 use crate::metadata::{ClusterMetadata, TopicInfo};
+use crate::security::Security;
 
 /// What a connection is used for. Each broker gets at most one connection
 /// per purpose (franz-go's layout): produce, fetch and group traffic never
@@ -47,6 +48,8 @@ struct Inner {
     interest: Mutex<BTreeSet<String>>,
     stale: AtomicBool,
     backoff: Backoff,
+    /// TLS built once from the config (CA files read, provider chosen).
+    security: Security,
 }
 
 /// A handle to a Kafka cluster; cheap to clone, safe to share.
@@ -77,11 +80,17 @@ impl Client {
     /// with backoff between rounds, until one answers a Metadata request or
     /// `connect_timeout` has passed.
     ///
-    /// Errors: [`Error::NoBootstrap`] listing what each server said.
+    /// Errors: [`Error::NoBootstrap`] listing what each server said;
+    /// [`Error::Config`] for inconsistent security settings (checked before
+    /// connecting); and, at once rather than after retries, the first
+    /// [`Error::Tls`], [`Error::Authentication`] or
+    /// [`Error::SaslMechanismNotEnabled`] a server gave, since trying again
+    /// cannot fix a certificate or a password.
     pub async fn connect(config: ClientConfig) -> Result<Self> {
         if config.bootstrap_servers.is_empty() {
             return Err(Error::Config("no bootstrap servers".into()));
         }
+        let security = Security::from_config(&config)?;
         let backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max);
         let client = Client {
             inner: Arc::new(Inner {
@@ -92,6 +101,7 @@ impl Client {
                 interest: Mutex::new(BTreeSet::new()),
                 stale: AtomicBool::new(true),
                 backoff,
+                security,
             }),
         };
         let deadline = Instant::now() + client.inner.config.connect_timeout;
@@ -99,7 +109,15 @@ impl Client {
         loop {
             match client.bootstrap_once().await {
                 Ok(()) => return Ok(client),
-                Err(reasons) => {
+                Err(errors) => {
+                    if let Some(fatal) = errors.iter().find(|e| e.is_security()) {
+                        return Err(fatal.clone());
+                    }
+                    let reasons = errors
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ");
                     let wait = client.inner.backoff.delay_random(attempt);
                     if Instant::now() + wait >= deadline {
                         return Err(Error::NoBootstrap(format!(
@@ -115,8 +133,8 @@ impl Client {
         }
     }
 
-    /// One pass over the bootstrap servers; the reasons they failed.
-    async fn bootstrap_once(&self) -> std::result::Result<(), String> {
+    /// One pass over the bootstrap servers; why each failed.
+    async fn bootstrap_once(&self) -> std::result::Result<(), Vec<Error>> {
         let mut reasons = Vec::new();
         for i in 0..self.inner.config.bootstrap_servers.len() {
             let res = async {
@@ -126,10 +144,10 @@ impl Client {
             .await;
             match res {
                 Ok(_) => return Ok(()),
-                Err(e) => reasons.push(e.to_string()),
+                Err(e) => reasons.push(e),
             }
         }
-        Err(reasons.join("; "))
+        Err(reasons)
     }
 
     /// The settings this client was built with.
@@ -144,6 +162,7 @@ impl Client {
             connect_timeout: c.connect_timeout,
             request_timeout: c.request_timeout,
             max_response_size: c.max_response_size,
+            security: self.inner.security.clone(),
         }
     }
 

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::security::tls::TlsConfig;
+use crate::security::{SaslConfig, SecurityProtocol};
 
 /// Connection-level settings. Build with [`ClientConfig::new`] and the
 /// setters; every setter names the Java property it mirrors.
@@ -17,6 +19,9 @@ pub struct ClientConfig {
     pub(crate) retry_backoff: Duration,
     pub(crate) retry_backoff_max: Duration,
     pub(crate) max_response_size: usize,
+    pub(crate) security_protocol: SecurityProtocol,
+    pub(crate) tls: Option<TlsConfig>,
+    pub(crate) sasl: Option<SaslConfig>,
 }
 
 /// Default port of a Kafka broker, used when a bootstrap server has none.
@@ -43,6 +48,9 @@ impl ClientConfig {
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_millis(1_000),
             max_response_size: 100 * 1024 * 1024,
+            security_protocol: SecurityProtocol::Plaintext,
+            tls: None,
+            sasl: None,
         })
     }
 
@@ -93,6 +101,41 @@ impl ClientConfig {
     pub fn max_response_size(mut self, bytes: usize) -> Self {
         self.max_response_size = bytes;
         self
+    }
+
+    /// `security.protocol`: PLAINTEXT (default), SSL, SASL_PLAINTEXT or
+    /// SASL_SSL. SASL protocols need [`ClientConfig::sasl`]; TLS protocols
+    /// use [`ClientConfig::tls`], or when it is not set the default
+    /// [`TlsConfig`] (trusted roots as documented there, host name checked).
+    /// [`crate::Client::connect`] refuses inconsistent combinations with
+    /// [`Error::Config`].
+    pub fn security_protocol(mut self, protocol: SecurityProtocol) -> Self {
+        self.security_protocol = protocol;
+        self
+    }
+
+    /// TLS settings for SSL and SASL_SSL (`ssl.*` properties). Default: none,
+    /// meaning [`TlsConfig::new`] when the protocol needs TLS.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// SASL credentials for SASL_PLAINTEXT and SASL_SSL (`sasl.mechanism`
+    /// and the username/password of `sasl.jaas.config`). Default: none.
+    pub fn sasl(mut self, sasl: SaslConfig) -> Self {
+        self.sasl = Some(sasl);
+        self
+    }
+
+    /// The configured `security.protocol`.
+    pub fn protocol(&self) -> SecurityProtocol {
+        self.security_protocol
+    }
+
+    /// The configured SASL credentials, if any.
+    pub fn sasl_config(&self) -> Option<&SaslConfig> {
+        self.sasl.as_ref()
     }
 
     /// The bootstrap servers as `(host, port)` pairs.

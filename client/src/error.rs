@@ -122,10 +122,14 @@ pub enum Error {
 
     /// SASL authentication failed: wrong password, unknown user, or the
     /// broker's answer did not prove it knows the password (SCRAM).
-    #[error("SASL {mechanism} authentication as {username:?} with {addr} failed: {reason}")]
+    #[error(
+        "SASL {mechanism} authentication as {username:?} with {addr} failed: {kind}: {reason}"
+    )]
     Authentication {
         /// `host:port` of the broker.
         addr: String,
+        /// What was wrong, in a form callers can match on.
+        kind: AuthFailure,
         /// The mechanism used.
         mechanism: String,
         /// The username (never the password).
@@ -148,6 +152,44 @@ pub enum Error {
     /// The client (or the producer/consumer) was closed.
     #[error("client is closed")]
     Closed,
+}
+
+/// Why SASL authentication failed ([`Error::Authentication`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthFailure {
+    /// SCRAM: the broker refused our first message, which carries only the
+    /// username: it has no SCRAM credential for this user and mechanism.
+    UnknownUser,
+    /// SCRAM: the broker accepted the username but refused our proof: the
+    /// password is wrong.
+    WrongPassword,
+    /// PLAIN: the broker refused the username and password; PLAIN does not
+    /// say which of the two was wrong.
+    InvalidCredentials,
+    /// SCRAM: the broker's answer did not prove that it knows the user's
+    /// credential (wrong server signature, or a nonce that does not extend
+    /// ours): possibly not the broker it claims to be.
+    BrokerNotVerified,
+    /// The broker's messages did not follow the mechanism (malformed, an
+    /// unsupported iteration count or extension, too many rounds).
+    Protocol,
+    /// The username or password cannot be sent with this mechanism (for
+    /// example empty, or with a NUL character).
+    InvalidInput,
+}
+
+impl std::fmt::Display for AuthFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AuthFailure::UnknownUser => "unknown user (the broker refused the username)",
+            AuthFailure::WrongPassword => "wrong password (the broker refused the proof)",
+            AuthFailure::InvalidCredentials => "invalid username or password",
+            AuthFailure::BrokerNotVerified => "the broker could not prove it knows the credential",
+            AuthFailure::Protocol => "the broker broke the SASL exchange",
+            AuthFailure::InvalidInput => "the credentials cannot be sent",
+        })
+    }
 }
 
 /// Why a TLS handshake failed ([`Error::Tls`]).
@@ -242,6 +284,18 @@ impl Error {
     /// True for timeouts.
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. }) || self.code() == Some(ErrorCode::REQUEST_TIMED_OUT)
+    }
+
+    /// True for failures of trust or credentials ([`Error::Tls`],
+    /// [`Error::Authentication`], [`Error::SaslMechanismNotEnabled`]):
+    /// retrying cannot help, so they are reported at once.
+    pub fn is_security(&self) -> bool {
+        matches!(
+            self,
+            Error::Tls { .. }
+                | Error::Authentication { .. }
+                | Error::SaslMechanismNotEnabled { .. }
+        )
     }
 
     /// True when the connection failed or could not be opened.

@@ -26,7 +26,7 @@ pub use consumer::{
     Consumer, ConsumerConfig, ConsumerRecord, GroupConfig, GroupConsumer, GroupProtocol,
     IsolationLevel, Offset, Poll, TopicPartition,
 };
-pub use error::{Error, Result, TlsFailure};
+pub use error::{AuthFailure, Error, Result, TlsFailure};
 pub use group::{GroupHandle, ManualCommitListener, RebalanceListener};
 pub use producer::{
     Acks, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,

@@ -18,6 +18,7 @@ fn opts() -> ConnectOptions {
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_millis(500),
         max_response_size: 1024 * 1024,
+        security: Default::default(),
     }
 }
 

@@ -7,6 +7,11 @@
 //! message carries hop's standard headers (`_id`, `_sender`, `_test`,
 //! `_format`).
 //!
+//! Credentials: [`StreamOptions::auth`] takes an [`Auth`] (a
+//! [`Credential`]) directly, or pick one from the credentials file, hop's
+//! `auth.toml`, with [`CredentialStore::select_for_url`] (see
+//! [`credentials`]).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), skotch_stream::StreamError> {
 //! use skotch_stream::{Message, Stream, StartPosition};
@@ -26,6 +31,7 @@
 #![warn(missing_docs)]
 
 pub mod concurrent;
+pub mod credentials;
 pub mod headers;
 pub mod metadata;
 pub mod models;
@@ -34,12 +40,18 @@ mod stream;
 pub mod url;
 
 pub use concurrent::{process_concurrently, ProcessError};
+pub use credentials::{
+    default_path, is_valid_hostname, Credential, CredentialError, CredentialStore, AUTH_FILE_ENV,
+};
 pub use headers::{HeaderError, Headers};
 pub use metadata::Metadata;
 pub use models::{Message, ModelError};
-pub use options::{Auth, GroupOptions, OptionError, SaslMechanism, StartPosition, StreamOptions};
+pub use options::{
+    Auth, CredentialSource, GroupOptions, OptionError, SaslMechanism, StartPosition, StreamOptions,
+};
 pub use skotch_client::{
-    GroupHandle, GroupProtocol, ManualCommitListener, RebalanceListener, TopicPartition,
+    GroupHandle, GroupProtocol, ManualCommitListener, Password, RebalanceListener,
+    SecurityProtocol, TopicPartition,
 };
 pub use stream::{
     open_reader, open_writer, Result, Stream, StreamError, StreamReader, StreamWriter, WriteOptions,

@@ -43,15 +43,12 @@ impl fmt::Display for StartPosition {
     }
 }
 
-/// A start position or SASL mechanism that did not parse.
+/// A start position that did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OptionError {
     /// Not one of the start position forms.
     #[error("invalid start position {0:?}: expected earliest, latest, offset:N (N >= 0) or timestamp:MS (ms since the Unix epoch, >= 0)")]
     StartPosition(String),
-    /// Not a supported SASL mechanism.
-    #[error("unsupported SASL mechanism {0:?}: expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")]
-    Mechanism(String),
 }
 
 impl FromStr for StartPosition {
@@ -81,96 +78,17 @@ impl FromStr for StartPosition {
     }
 }
 
-/// SASL mechanisms hop-client offers (OAUTHBEARER aside).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SaslMechanism {
-    /// `PLAIN` (RFC 4616): the password travels as is; use only over TLS.
-    Plain,
-    /// `SCRAM-SHA-256` (RFC 7677, KIP-84).
-    ScramSha256,
-    /// `SCRAM-SHA-512` (KIP-84). hop-client's default.
-    #[default]
-    ScramSha512,
-}
+/// SASL mechanisms (`sasl.mechanism`): the client's, re-exported.
+/// Text form: `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` (case-insensitive,
+/// `_` accepted for `-` as hop writes them). Default SCRAM-SHA-512.
+pub use skotch_client::SaslMechanism;
 
-impl SaslMechanism {
-    /// The name Kafka uses (`sasl.mechanism`).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SaslMechanism::Plain => "PLAIN",
-            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
-            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
-        }
-    }
-}
-
-impl fmt::Display for SaslMechanism {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for SaslMechanism {
-    type Err = OptionError;
-
-    /// Case-insensitive; `_` accepted for `-` (hop's `SCRAM_SHA_512`).
-    fn from_str(s: &str) -> Result<Self, OptionError> {
-        let norm = s.to_ascii_uppercase().replace('_', "-");
-        match norm.as_str() {
-            "PLAIN" => Ok(SaslMechanism::Plain),
-            "SCRAM-SHA-256" => Ok(SaslMechanism::ScramSha256),
-            "SCRAM-SHA-512" => Ok(SaslMechanism::ScramSha512),
-            _ => Err(OptionError::Mechanism(s.to_string())),
-        }
-    }
-}
-
-/// Credentials for SASL authentication (hop's `auth.Auth`).
-///
-/// A placeholder until the security work lands: a stream given credentials
-/// refuses to open rather than connect unauthenticated. The username also
-/// becomes the `_sender` header of written messages. The password never
-/// appears in `Debug` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Auth {
-    /// SASL username; also the `_sender` header of written messages.
-    pub username: String,
-    password: String,
-    /// SASL mechanism. Default SCRAM-SHA-512, as hop-client's `Auth`.
-    pub mechanism: SaslMechanism,
-}
-
-impl Auth {
-    /// Credentials with hop-client's default mechanism, SCRAM-SHA-512.
-    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
-        Self {
-            username: username.into(),
-            password: password.into(),
-            mechanism: SaslMechanism::default(),
-        }
-    }
-
-    /// The same credentials with another mechanism.
-    pub fn with_mechanism(mut self, mechanism: SaslMechanism) -> Self {
-        self.mechanism = mechanism;
-        self
-    }
-
-    /// The password, for the SASL exchange only.
-    pub fn password(&self) -> &str {
-        &self.password
-    }
-}
-
-impl fmt::Debug for Auth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Auth")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("mechanism", &self.mechanism)
-            .finish()
-    }
-}
+/// Credentials for SASL authentication (hop's `auth.Auth`): a
+/// [`Credential`](crate::credentials::Credential), as stored in the
+/// credentials file or built with `Auth::new(username, password)`.
+/// The username also becomes the `_sender` header of written messages;
+/// the password never appears in `Debug` output.
+pub type Auth = crate::credentials::Credential;
 
 /// Consumer-group reading (hop-client's `group_id`, kstreams' stream
 /// options): the group divides the topics' partitions among the readers
@@ -234,6 +152,22 @@ impl GroupOptions {
     }
 }
 
+/// Where a stream looks for credentials when [`StreamOptions::auth`] is not
+/// set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// The credentials file at its default path
+    /// ([`default_path`](crate::credentials::default_path):
+    /// `$SKOTCH_AUTH_FILE`, else `$XDG_CONFIG_HOME/skotch/auth.toml`, else
+    /// `~/.config/skotch/auth.toml`). A missing file means no credentials.
+    #[default]
+    DefaultFile,
+    /// The credentials file at this path.
+    File(std::path::PathBuf),
+    /// None: connect without authentication (hop's `--no-auth`).
+    None,
+}
+
 /// Defaults for every stream opened from one [`crate::Stream`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamOptions {
@@ -244,10 +178,15 @@ pub struct StreamOptions {
     /// (EOS, the high watermark at that moment); `false`: it waits for new
     /// records forever. Default `false` (hop-client's `until_eos`).
     pub until_eos: bool,
-    /// Credentials; `None` connects without authentication. Default `None`
-    /// (hop-client's default loads its credentials file; skotch's comes
-    /// with the security work).
+    /// Explicit credentials. When set they are used as is (with the
+    /// protocol and CA file they name) and `credentials` is not read.
+    /// Default `None`.
     pub auth: Option<Auth>,
+    /// Where credentials come from when `auth` is not set: by default the
+    /// credentials file, as hop-client's `auth=True`
+    /// ([`CredentialStore`](crate::CredentialStore) explains the file and
+    /// how the URL's `username@` selects an entry).
+    pub credentials: CredentialSource,
     /// How long connecting to the bootstrap brokers may take before opening
     /// fails (Java `socket.connection.setup.timeout.ms`). Default 10 000 ms.
     pub connect_timeout: Duration,
@@ -267,6 +206,7 @@ impl Default for StreamOptions {
             start_at: StartPosition::Latest,
             until_eos: false,
             auth: None,
+            credentials: CredentialSource::default(),
             connect_timeout: Duration::from_millis(10_000),
             produce_timeout: Duration::from_millis(120_000),
             group: None,
@@ -292,7 +232,7 @@ mod tests {
     #[test]
     fn password_is_redacted() {
         let a = Auth::new("alice", "hunter2").with_mechanism(SaslMechanism::Plain);
-        assert_eq!(a.password(), "hunter2");
+        assert_eq!(a.password().expose(), "hunter2");
         let s = format!(
             "{a:?} {:?} {:#?}",
             StreamOptions {

@@ -16,16 +16,18 @@ use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use skotch_client::group::assignor;
+use skotch_client::security::tls::TlsConfig;
 use skotch_client::{
     Client, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, DeliveryFuture, GroupConfig,
     GroupConsumer, GroupHandle, GroupProtocol, Header, ManualCommitListener, Offset, Producer,
     ProducerConfig, ProducerRecord, RebalanceListener, TopicPartition,
 };
 
+use crate::credentials::{CredentialError, CredentialStore};
 use crate::headers::{standard, with_standard_headers, Headers};
 use crate::metadata::Metadata;
 use crate::models::Message;
-use crate::options::{GroupOptions, StartPosition, StreamOptions};
+use crate::options::{Auth, CredentialSource, GroupOptions, StartPosition, StreamOptions};
 use crate::url::{KafkaUrl, UrlError};
 
 /// Errors of the streaming layer.
@@ -47,9 +49,17 @@ pub enum StreamError {
     /// A header name is reserved.
     #[error(transparent)]
     ReservedHeader(#[from] crate::headers::HeaderError),
-    /// Credentials were given but this build cannot authenticate yet.
-    #[error("authentication (SASL) is not supported yet; open the stream without credentials")]
-    AuthUnsupported,
+    /// The credentials file could not be read, or no entry fits the URL.
+    #[error(transparent)]
+    Credentials(Arc<CredentialError>),
+    /// The URL's `username@` differs from the explicit credentials.
+    #[error("the URL names user {url:?} but the stream's credentials are for {auth:?}")]
+    UserMismatch {
+        /// The URL's username.
+        url: String,
+        /// The username of [`StreamOptions::auth`](crate::StreamOptions::auth).
+        auth: String,
+    },
     /// `flush`/`close` found messages that were not delivered.
     #[error("{failed} message(s) were not delivered; first error: {first}")]
     Undelivered {
@@ -95,14 +105,49 @@ impl Stream {
         self
     }
 
-    async fn connect(&self, url: &KafkaUrl) -> Result<Client> {
-        if self.options.auth.is_some() {
-            return Err(StreamError::AuthUnsupported);
+    /// The credential to use for `url`: the explicit one, else the
+    /// credentials file's entry for the URL's user and broker, if any.
+    pub fn credential_for(&self, url: &KafkaUrl) -> Result<Option<Auth>> {
+        if let Some(auth) = &self.options.auth {
+            if let Some(user) = url.username.as_deref().filter(|u| *u != auth.username) {
+                return Err(StreamError::UserMismatch {
+                    url: user.to_string(),
+                    auth: auth.username.clone(),
+                });
+            }
+            return Ok(Some(auth.clone()));
         }
-        let config = ClientConfig::new(&url.bootstrap_servers())?
+        let store = match &self.options.credentials {
+            CredentialSource::None => return Ok(None),
+            CredentialSource::DefaultFile => CredentialStore::load_default(),
+            CredentialSource::File(path) => CredentialStore::load(path.clone()),
+        }
+        .map_err(|e| StreamError::Credentials(Arc::new(e)))?;
+        Ok(store
+            .select_for_url(url)
+            .map_err(|e| StreamError::Credentials(Arc::new(e)))?
+            .cloned())
+    }
+
+    /// Connect as `credential` says; returns the client and the
+    /// authenticated username (the `_sender` of written messages).
+    async fn connect(&self, url: &KafkaUrl) -> Result<(Client, Option<String>)> {
+        let mut config = ClientConfig::new(&url.bootstrap_servers())?
             .client_id("skotch-stream")
             .connect_timeout(self.options.connect_timeout);
-        Ok(Client::connect(config).await?)
+        let credential = self.credential_for(url)?;
+        if let Some(c) = &credential {
+            config = config.security_protocol(c.protocol).sasl(c.sasl_config());
+            if c.protocol.uses_tls() {
+                let mut tls = TlsConfig::new();
+                if let Some(ca) = c.ca_file() {
+                    tls = tls.ca_file(ca);
+                }
+                config = config.tls(tls);
+            }
+        }
+        let client = Client::connect(config).await?;
+        Ok((client, credential.map(|c| c.username)))
     }
 
     /// Open `url` for reading (hop's `open(url, "r")`), as a member of
@@ -115,7 +160,7 @@ impl Stream {
         if url.topics.is_empty() {
             return Err(StreamError::NoTopic);
         }
-        let client = self.connect(&url).await?;
+        let (client, _) = self.connect(&url).await?;
         let start = match self.options.start_at {
             StartPosition::Earliest => Offset::Earliest,
             StartPosition::Latest => Offset::Latest,
@@ -169,7 +214,7 @@ impl Stream {
     /// Open `url` for writing (hop's `open(url, "w")`).
     pub async fn open_writer(&self, url: &str) -> Result<StreamWriter> {
         let url: KafkaUrl = url.parse()?;
-        let client = self.connect(&url).await?;
+        let (client, sender) = self.connect(&url).await?;
         for t in &url.topics {
             // Fail at open, not at the first write, when a topic is missing.
             client.topic(t).await?;
@@ -181,7 +226,7 @@ impl Stream {
         Ok(StreamWriter {
             producer: Producer::new(client, config),
             topics: url.topics,
-            sender: self.options.auth.as_ref().map(|a| a.username.clone()),
+            sender,
             pending: FuturesUnordered::new(),
             failed: Vec::new(),
         })

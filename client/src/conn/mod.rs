@@ -9,6 +9,7 @@
 //! [`crate::Client`] then opens a new one.
 
 mod inflight;
+mod sasl;
 mod versions;
 
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,7 @@ pub use inflight::{InFlight, Mismatch};
 pub use versions::BrokerVersions;
 
 use crate::error::{Error, Result};
+use crate::security::Security;
 
 /// How a connection reaches its broker and what it may wait for.
 #[derive(Debug, Clone)]
@@ -44,6 +46,8 @@ pub struct ConnectOptions {
     pub request_timeout: Duration,
     /// Largest response frame accepted, in bytes.
     pub max_response_size: usize,
+    /// TLS and SASL, per `security.protocol`.
+    pub security: Security,
 }
 
 /// The body of a response, still to be decoded.
@@ -98,21 +102,36 @@ impl Shared {
     }
 }
 
-/// A live connection to one broker. Cheap to share behind an `Arc`; dropping
-/// the last reference closes the socket.
-pub struct Connection {
+/// What sending a request needs; shared with the re-authentication task.
+struct Inner {
     addr: String,
     tx: mpsc::Sender<Outgoing>,
     shared: Arc<Shared>,
-    versions: BrokerVersions,
     opts: ConnectOptions,
-    tasks: [JoinHandle<()>; 2],
+    /// Requests hold it shared while they are queued; a re-authentication
+    /// (KIP-368) holds it exclusively, so that nothing is queued between its
+    /// SaslHandshake and its last SaslAuthenticate, as the broker requires.
+    /// Requests already queued or in flight are unaffected: the broker
+    /// answers them before it reads the SaslHandshake.
+    gate: tokio::sync::RwLock<()>,
+    /// Completed re-authentications, for monitoring and tests.
+    reauthentications: std::sync::atomic::AtomicU64,
+}
+
+/// A live connection to one broker. Cheap to share behind an `Arc`; dropping
+/// the last reference closes the socket.
+pub struct Connection {
+    inner: Arc<Inner>,
+    versions: BrokerVersions,
+    /// Reader and writer, plus the re-authentication timer when the broker
+    /// gave the SASL session a lifetime.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("addr", &self.addr)
+            .field("addr", &self.inner.addr)
             .field("closed", &self.is_closed())
             .finish()
     }
@@ -130,10 +149,14 @@ impl Drop for Connection {
 const API_VERSIONS_MAX: i16 = 4;
 
 impl Connection {
-    /// Open a TCP connection to `host:port` and negotiate versions.
+    /// Open a connection to `host:port`: TCP, then TLS and SASL as
+    /// `opts.security` says, with ApiVersions negotiated in between (the
+    /// SaslHandshake version depends on it, as in Java).
     ///
     /// Errors: [`Error::Connect`] if the socket cannot be opened or the
-    /// handshake does not finish within `connect_timeout`.
+    /// handshakes do not finish within `connect_timeout`; [`Error::Tls`],
+    /// [`Error::Authentication`] and [`Error::SaslMechanismNotEnabled`]
+    /// when the broker cannot be trusted or refuses the credentials.
     pub async fn connect(host: &str, port: u16, opts: ConnectOptions) -> Result<Self> {
         let addr = format!("{host}:{port}");
         let timeout_ms = opts.connect_timeout.as_millis() as u64;
@@ -153,21 +176,36 @@ impl Connection {
         };
         // Kafka requests are small and latency-sensitive; Java sets this too.
         let _ = stream.set_nodelay(true);
-        match tokio::time::timeout(
-            opts.connect_timeout,
-            Self::handshake(stream, addr.clone(), opts),
-        )
-        .await
-        {
+        let connect_timeout = opts.connect_timeout;
+        let setup = async {
+            match opts.security.tls.clone() {
+                Some(tls) => {
+                    let stream = tls.connect(host, &addr, stream).await?;
+                    // With TLS 1.3 the broker judges our client certificate
+                    // after our side of the handshake is done: its refusal
+                    // is the first thing read, during ApiVersions.
+                    Self::handshake(stream, addr.clone(), opts)
+                        .await
+                        .map_err(|e| match &e {
+                            Error::Io {
+                                source: Some(io), ..
+                            } => tls.classify_io_error(&addr, io).unwrap_or(e),
+                            _ => e,
+                        })
+                }
+                None => Self::handshake(stream, addr.clone(), opts).await,
+            }
+        };
+        match tokio::time::timeout(connect_timeout, setup).await {
             Err(_) => Err(connect_err(format!(
-                "ApiVersions handshake timed out after {timeout_ms} ms"
+                "connection set-up (TLS, ApiVersions, SASL) timed out after {timeout_ms} ms"
             ))),
             Ok(r) => r,
         }
     }
 
-    /// Start the I/O tasks on an already-open transport (TCP now, TLS
-    /// later) and run the ApiVersions handshake.
+    /// Start the I/O tasks on an already-open transport (TCP or TLS), run
+    /// the ApiVersions handshake, then SASL authentication if configured.
     pub async fn handshake<S>(stream: S, addr: String, opts: ConnectOptions) -> Result<Self>
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
@@ -183,14 +221,29 @@ impl Connection {
         ));
         let writer = tokio::spawn(write_loop(wr, rx, shared.clone(), addr.clone()));
         let mut conn = Self {
-            addr,
-            tx,
-            shared,
+            inner: Arc::new(Inner {
+                addr,
+                tx,
+                shared,
+                opts,
+                gate: tokio::sync::RwLock::new(()),
+                reauthentications: Default::default(),
+            }),
             versions: BrokerVersions::default(),
-            opts,
-            tasks: [reader, writer],
+            tasks: vec![reader, writer],
         };
         conn.versions = conn.negotiate().await?;
+        if let Some(creds) = conn.inner.opts.security.sasl.clone() {
+            let session = sasl::authenticate(&conn.inner, &conn.versions, &creds, false).await?;
+            if let Some(lifetime) = session {
+                conn.tasks.push(tokio::spawn(sasl::reauthenticate(
+                    Arc::downgrade(&conn.inner),
+                    conn.versions.clone(),
+                    creds,
+                    lifetime,
+                )));
+            }
+        }
         Ok(conn)
     }
 
@@ -198,6 +251,7 @@ impl Connection {
     /// it answers UNSUPPORTED_VERSION in a v0 body that lists its own range
     /// for ApiVersions, and we ask again at that version.
     async fn negotiate(&self) -> Result<BrokerVersions> {
+        let addr = &self.inner.addr;
         let req = ApiVersionsRequest {
             client_software_name: "skotch".into(),
             client_software_version: env!("CARGO_PKG_VERSION").into(),
@@ -205,7 +259,8 @@ impl Connection {
         let mut version = API_VERSIONS_MAX;
         for _ in 0..2 {
             let body = self
-                .send_raw(&req, version, true, self.opts.request_timeout)
+                .inner
+                .send_raw(&req, version, true, self.inner.opts.request_timeout, true)
                 .await?;
             let parsed = ApiVersionsResponse::decode(&mut Reader::new(body.clone()), version);
             match parsed {
@@ -215,36 +270,41 @@ impl Connection {
                 _ => {
                     let v0 = ApiVersionsResponse::decode(&mut Reader::new(body), 0).map_err(
                         |source| Error::Decode {
-                            addr: self.addr.clone(),
+                            addr: addr.clone(),
                             source,
                         },
                     )?;
                     if ErrorCode(v0.error_code) != ErrorCode::UNSUPPORTED_VERSION {
                         return Err(Error::from_code(v0.error_code, None, || {
-                            format!("ApiVersions with {}", self.addr)
+                            format!("ApiVersions with {addr}")
                         })
                         .unwrap_or_else(|| Error::Config("ApiVersions failed".into())));
                     }
                     let theirs = BrokerVersions::from_response(&v0);
-                    version =
-                        theirs.pick(&self.addr, ApiKey::ApiVersions, (0, API_VERSIONS_MAX))?;
+                    version = theirs.pick(addr, ApiKey::ApiVersions, (0, API_VERSIONS_MAX))?;
                 }
             }
         }
         Err(Error::Config(format!(
-            "broker {} kept refusing ApiVersions",
-            self.addr
+            "broker {addr} kept refusing ApiVersions"
         )))
     }
 
     /// `host:port` of the broker.
     pub fn addr(&self) -> &str {
-        &self.addr
+        &self.inner.addr
     }
 
     /// True once the connection has failed or been closed.
     pub fn is_closed(&self) -> bool {
-        self.shared.closed_error().is_some() || self.tx.is_closed()
+        self.inner.shared.closed_error().is_some() || self.inner.tx.is_closed()
+    }
+
+    /// How many times the SASL session was renewed (KIP-368).
+    pub fn reauthentications(&self) -> u64 {
+        self.inner
+            .reauthentications
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The version ranges the broker advertised.
@@ -254,13 +314,15 @@ impl Connection {
 
     /// The highest version of `R` both sides speak.
     pub fn version<R: Request>(&self) -> Result<i16> {
-        self.versions.pick(&self.addr, R::API_KEY, R::VERSIONS)
+        self.versions
+            .pick(&self.inner.addr, R::API_KEY, R::VERSIONS)
     }
 
     /// Send `req` at the highest common version and await its response.
     pub async fn send<R: Request>(&self, req: &R) -> Result<R::Response> {
         let v = self.version::<R>()?;
-        self.send_version(req, v, self.opts.request_timeout).await
+        self.send_version(req, v, self.inner.opts.request_timeout)
+            .await
     }
 
     /// Send `req` at `version`, waiting at most `timeout` for the response
@@ -271,27 +333,53 @@ impl Connection {
         version: i16,
         timeout: Duration,
     ) -> Result<R::Response> {
-        let body = self.send_raw(req, version, true, timeout).await?;
+        self.inner.send_version(req, version, timeout, true).await
+    }
+
+    /// Send a request the broker will not answer (produce with acks=0);
+    /// returns once it has been written to the socket.
+    pub async fn send_no_response<R: Request>(&self, req: &R, version: i16) -> Result<()> {
+        self.inner
+            .send_raw(req, version, false, self.inner.opts.request_timeout, true)
+            .await
+            .map(|_| ())
+    }
+
+    /// Close the connection; requests in flight fail.
+    pub fn close(&self) {
+        self.inner.shared.fail(Error::io(
+            &self.inner.addr,
+            "connection closed by client",
+            None,
+        ));
+    }
+}
+
+impl Inner {
+    async fn send_version<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+        gated: bool,
+    ) -> Result<R::Response> {
+        let body = self.send_raw(req, version, true, timeout, gated).await?;
         R::Response::decode(&mut Reader::new(body), version).map_err(|source| Error::Decode {
             addr: self.addr.clone(),
             source,
         })
     }
 
-    /// Send a request the broker will not answer (produce with acks=0);
-    /// returns once it has been written to the socket.
-    pub async fn send_no_response<R: Request>(&self, req: &R, version: i16) -> Result<()> {
-        self.send_raw(req, version, false, self.opts.request_timeout)
-            .await
-            .map(|_| ())
-    }
-
+    /// Queue one request and wait for its response body. `gated` requests
+    /// wait while a re-authentication is under way; the re-authentication's
+    /// own requests pass `false`.
     async fn send_raw<R: Request>(
         &self,
         req: &R,
         version: i16,
         expects_response: bool,
         timeout: Duration,
+        gated: bool,
     ) -> Result<Bytes> {
         if let Some(e) = self.shared.closed_error() {
             return Err(e);
@@ -304,7 +392,14 @@ impl Connection {
             reply,
             expects_response,
         };
-        self.tx.send(out).await.map_err(|_| self.closed())?;
+        {
+            let _queued = if gated {
+                Some(self.gate.read().await)
+            } else {
+                None
+            };
+            self.tx.send(out).await.map_err(|_| self.closed())?;
+        }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(self.closed()),
@@ -325,12 +420,6 @@ impl Connection {
         self.shared
             .closed_error()
             .unwrap_or_else(|| Error::io(&self.addr, "connection closed", None))
-    }
-
-    /// Close the connection; requests in flight fail.
-    pub fn close(&self) {
-        self.shared
-            .fail(Error::io(&self.addr, "connection closed by client", None));
     }
 }
 

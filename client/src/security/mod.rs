@@ -8,6 +8,10 @@ pub use skotch_protocol::sasl::{Mechanism as SaslMechanism, Password};
 
 use crate::error::Error;
 
+pub mod tls;
+
+pub use tls::{TlsConfig, TlsConnector, TlsProvider};
+
 /// `security.protocol`: whether connections use TLS and/or SASL.
 /// Default `PLAINTEXT`, as in Java.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -104,6 +108,59 @@ impl SaslConfig {
             username: username.into(),
             password: password.into(),
         }
+    }
+}
+
+/// What a connection needs to secure itself, built once per
+/// [`crate::Client`] from its [`crate::ClientConfig`].
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// The protocol.
+    pub protocol: SecurityProtocol,
+    /// Set for SSL and SASL_SSL.
+    pub tls: Option<tls::TlsConnector>,
+    /// Set for SASL_PLAINTEXT and SASL_SSL.
+    pub sasl: Option<SaslConfig>,
+}
+
+impl Security {
+    /// Check the settings agree with `security.protocol` and build TLS.
+    ///
+    /// Errors: [`Error::Config`] when a SASL protocol has no credentials,
+    /// credentials or TLS settings are given for a protocol that would not
+    /// use them (rather than silently connecting without them), or the TLS
+    /// files cannot be read; [`Error::Tls`] when no crypto provider can run.
+    pub fn from_config(config: &crate::ClientConfig) -> Result<Self, Error> {
+        let protocol = config.protocol();
+        let sasl = match (protocol.uses_sasl(), config.sasl_config()) {
+            (true, Some(s)) => Some(s.clone()),
+            (true, None) => {
+                return Err(Error::Config(format!(
+                    "security.protocol {protocol} needs SASL credentials (ClientConfig::sasl)"
+                )))
+            }
+            (false, Some(_)) => {
+                return Err(Error::Config(format!(
+                    "SASL credentials are set but security.protocol is {protocol}; use SASL_PLAINTEXT or SASL_SSL"
+                )))
+            }
+            (false, None) => None,
+        };
+        let tls = match (protocol.uses_tls(), &config.tls) {
+            (true, Some(t)) => Some(t.connector()?),
+            (true, None) => Some(tls::TlsConfig::new().connector()?),
+            (false, Some(_)) => {
+                return Err(Error::Config(format!(
+                    "TLS settings are set but security.protocol is {protocol}; use SSL or SASL_SSL"
+                )))
+            }
+            (false, None) => None,
+        };
+        Ok(Self {
+            protocol,
+            tls,
+            sasl,
+        })
     }
 }
 
