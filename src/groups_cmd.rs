@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use serde_json::{json, Value};
-use skotch::client::{Admin, Client, ClientConfig, GroupDescription, TopicPartition};
-use skotch::stream::{KafkaUrl, UrlError};
+use skotch::client::{Admin, GroupDescription, TopicPartition};
+use skotch::stream::{KafkaUrl, Stream, UrlError};
 
 /// `skotch groups ...`.
 #[derive(Subcommand)]
@@ -41,24 +41,21 @@ pub enum GroupsCommand {
 
 /// Run a `groups` subcommand; `timeout_ms` bounds connecting and each
 /// admin call.
-pub async fn run(cmd: GroupsCommand, timeout_ms: u64) -> Result<(), String> {
+pub async fn run(cmd: GroupsCommand, stream: &Stream, timeout_ms: u64) -> Result<(), String> {
     match cmd {
-        GroupsCommand::List { url, json } => list(&url, json, timeout_ms).await,
+        GroupsCommand::List { url, json } => list(&url, json, stream, timeout_ms).await,
         GroupsCommand::Describe {
             url,
             group_id,
             json,
-        } => describe(&url, &group_id, json, timeout_ms).await,
+        } => describe(&url, &group_id, json, stream, timeout_ms).await,
     }
 }
 
-async fn admin(url: &KafkaUrl, timeout_ms: u64) -> Result<Admin, String> {
-    let timeout = Duration::from_millis(timeout_ms);
-    let config = ClientConfig::new(&url.bootstrap_servers())
-        .map_err(|e| e.to_string())?
-        .connect_timeout(timeout);
-    let client = Client::connect(config).await.map_err(|e| e.to_string())?;
-    Ok(Admin::new(client).timeout(timeout))
+/// An admin client authenticated as streams opened from `stream` would be.
+async fn admin(url: &KafkaUrl, stream: &Stream, timeout_ms: u64) -> Result<Admin, String> {
+    let client = stream.client(url).await.map_err(|e| e.to_string())?;
+    Ok(Admin::new(client).timeout(Duration::from_millis(timeout_ms)))
 }
 
 fn parse_url(url: &str) -> Result<KafkaUrl, String> {
@@ -107,9 +104,9 @@ fn or_dash(v: Option<impl ToString>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
-async fn list(url: &str, as_json: bool, timeout_ms: u64) -> Result<(), String> {
+async fn list(url: &str, as_json: bool, stream: &Stream, timeout_ms: u64) -> Result<(), String> {
     let url = parse_url(url)?;
-    let groups = admin(&url, timeout_ms)
+    let groups = admin(&url, stream, timeout_ms)
         .await?
         .list_groups()
         .await
@@ -162,9 +159,15 @@ impl OffsetRow {
     }
 }
 
-async fn describe(url: &str, group: &str, as_json: bool, timeout_ms: u64) -> Result<(), String> {
+async fn describe(
+    url: &str,
+    group: &str,
+    as_json: bool,
+    stream: &Stream,
+    timeout_ms: u64,
+) -> Result<(), String> {
     let url = parse_url(url)?;
-    let admin = admin(&url, timeout_ms).await?;
+    let admin = admin(&url, stream, timeout_ms).await?;
     let desc = admin
         .describe_group(group)
         .await

@@ -14,10 +14,10 @@ use base64::Engine;
 use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
-use skotch::client::{Admin, Client, ClientConfig};
+use skotch::client::Admin;
 use skotch::stream::{
-    GroupOptions, GroupProtocol, Headers, KafkaUrl, Message, Metadata, StartPosition, Stream,
-    StreamError, WriteOptions,
+    CredentialSource, GroupOptions, GroupProtocol, Headers, KafkaUrl, Message, Metadata,
+    StartPosition, Stream, StreamError, WriteOptions,
 };
 
 mod auth_cmd;
@@ -37,6 +37,10 @@ struct Cli {
     /// $XDG_CONFIG_HOME/skotch/auth.toml, else ~/.config/skotch/auth.toml].
     #[arg(long, global = true, value_name = "PATH")]
     auth_file: Option<PathBuf>,
+    /// Connect without credentials, even if the credentials file has some
+    /// for the broker (hop's --no-auth).
+    #[arg(long, global = true, conflicts_with = "auth_file")]
+    no_auth: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -169,6 +173,11 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> CliResult {
     let mut stream = Stream::new();
     stream.options.connect_timeout = Duration::from_millis(cli.timeout);
+    stream.options.credentials = match (&cli.auth_file, cli.no_auth) {
+        (_, true) => CredentialSource::None,
+        (Some(path), false) => CredentialSource::File(path.clone()),
+        (None, false) => CredentialSource::DefaultFile,
+    };
     match cli.command {
         Command::Publish {
             url,
@@ -208,8 +217,8 @@ async fn run(cli: Cli) -> CliResult {
             }
             subscribe(&stream, &url, json).await
         }
-        Command::ListTopics { url, all } => list_topics(&url, all, cli.timeout).await,
-        Command::Groups { cmd } => groups_cmd::run(cmd, cli.timeout).await,
+        Command::ListTopics { url, all } => list_topics(&stream, &url, all, cli.timeout).await,
+        Command::Groups { cmd } => groups_cmd::run(cmd, &stream, cli.timeout).await,
         Command::Auth { cmd } => auth_cmd::run(cmd, cli.auth_file.as_deref()),
     }
 }
@@ -342,14 +351,11 @@ async fn subscribe(stream: &Stream, url: &str, as_json: bool) -> CliResult {
     reader.close().await.map_err(err)
 }
 
-async fn list_topics(url: &str, all: bool, timeout_ms: u64) -> CliResult {
+async fn list_topics(stream: &Stream, url: &str, all: bool, timeout_ms: u64) -> CliResult {
     let url: KafkaUrl = url
         .parse()
         .map_err(|e: skotch::stream::UrlError| e.to_string())?;
-    let config = ClientConfig::new(&url.bootstrap_servers())
-        .map_err(|e| e.to_string())?
-        .connect_timeout(Duration::from_millis(timeout_ms));
-    let client = Client::connect(config).await.map_err(|e| e.to_string())?;
+    let client = stream.client(&url).await.map_err(err)?;
     let topics = Admin::new(client)
         .timeout(Duration::from_millis(timeout_ms))
         .list_topics()

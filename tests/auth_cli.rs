@@ -9,27 +9,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use common::TempDir;
 use skotch::stream::{CredentialStore, SaslMechanism, SecurityProtocol};
 
 const SECRET: &str = "Sup3r-s3cret-pw";
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let p =
-            std::env::temp_dir().join(format!("skotch-auth-cli-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Run skotch with SKOTCH_AUTH_FILE=`auth_file` and `stdin` piped in.
 fn skotch(auth_file: &Path, args: &[&str], stdin: &str) -> Output {
@@ -103,7 +86,7 @@ fn fake_ca(dir: &Path) -> PathBuf {
 
 #[test]
 fn add_list_remove() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("skotch-auth-cli");
     let file = dir.0.join("conf").join("auth.toml");
     let ca = fake_ca(&dir.0);
 
@@ -199,7 +182,7 @@ fn add_list_remove() {
 #[cfg(unix)]
 #[test]
 fn loose_mode_is_refused() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("skotch-auth-cli");
     let file = dir.0.join("auth.toml");
     let o = skotch(
         &file,
@@ -226,7 +209,7 @@ fn loose_mode_is_refused() {
 
 #[test]
 fn bad_input() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("skotch-auth-cli");
     let file = dir.0.join("auth.toml");
     let add = |extra: &[&str], stdin: &str| {
         let mut args = vec!["auth", "add", "--username", "alice"];
@@ -272,7 +255,7 @@ fn bad_input() {
 
 #[test]
 fn locate_and_auth_file_option() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("skotch-auth-cli");
     let env_file = dir.0.join("env.toml");
     let flag_file = dir.0.join("flag.toml");
     let o = skotch(&env_file, &["auth", "locate"], "");
@@ -312,7 +295,7 @@ fn locate_and_auth_file_option() {
 #[cfg(unix)]
 #[test]
 fn hop_file_lists() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("skotch-auth-cli");
     let file = dir.0.join("auth.toml");
     std::fs::write(
         &file,

@@ -8,7 +8,8 @@
 
 mod common;
 
-use std::path::PathBuf;
+use common::certs;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,12 +29,6 @@ const SELF_SIGNED: u16 = 9098;
 const WRONG_HOST: u16 = 9099;
 const PLAIN_ONLY: u16 = 9100;
 const PASSWORD: &str = "alice-secret";
-
-fn certs() -> PathBuf {
-    std::env::var_os("SKOTCH_KAFKA_CERTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::root().join(".kafka/certs"))
-}
 
 fn tls() -> TlsConfig {
     TlsConfig::new().ca_file(certs().join("ca.pem"))
@@ -330,4 +325,61 @@ async fn inconsistent_settings_are_config_errors() {
         missing_ca.to_string().contains("/nonexistent/ca.pem"),
         "{missing_ca}"
     );
+}
+
+/// The stream layer with explicit credentials (no file): a writer over
+/// SASL_SSL stamps `_sender` with the authenticated user; a group reader
+/// over SASL_PLAINTEXT (re-authenticating every few seconds) reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_with_explicit_credentials_set_sender() {
+    use skotch::stream::{Auth, CredentialSource, GroupOptions, StartPosition, Stream};
+    let admin = common::client().await;
+    let topic = common::create_topic(&admin, "sec-stream", 2).await;
+
+    let mut writer_opts = Stream::new();
+    writer_opts.options.credentials = CredentialSource::None;
+    writer_opts.options.auth = Some(
+        Auth::new("alice", PASSWORD)
+            .with_mechanism(SaslMechanism::ScramSha256)
+            .with_protocol(SecurityProtocol::SaslSsl)
+            .with_ca_file(certs().join("ca.pem")),
+    );
+    let mut w = writer_opts
+        .open_writer(&format!("kafka://127.0.0.1:{SASL_SSL}/{topic}"))
+        .await
+        .unwrap();
+    for i in 0..10 {
+        w.write(Bytes::from(format!("m{i}"))).await.unwrap();
+    }
+    w.close().await.unwrap();
+
+    let mut reader_opts = Stream::new()
+        .start_at(StartPosition::Earliest)
+        .until_eos(true)
+        .group(GroupOptions::new(common::unique_topic("sec-group")));
+    reader_opts.options.auth = Some(
+        Auth::new("bob", "bob-secret")
+            .with_mechanism(SaslMechanism::ScramSha512)
+            .with_protocol(SecurityProtocol::SaslPlaintext),
+    );
+    let mut r = reader_opts
+        .open_reader(&format!("kafka://bob@127.0.0.1:{SASL_PLAINTEXT}/{topic}"))
+        .await
+        .unwrap();
+    let mut n = 0;
+    while let Some(item) = r.read_with_metadata().await {
+        let (_, md) = item.unwrap();
+        assert_eq!(md.sender(), Some("alice"));
+        n += 1;
+    }
+    assert_eq!(n, 10);
+    r.close().await.unwrap();
+
+    // The URL's user must match explicit credentials.
+    let e = reader_opts
+        .open_reader(&format!("kafka://alice@127.0.0.1:{SASL_PLAINTEXT}/{topic}"))
+        .await
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("alice"), "{e}");
 }

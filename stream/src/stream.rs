@@ -129,8 +129,14 @@ impl Stream {
             .cloned())
     }
 
-    /// Connect as `credential` says; returns the client and the
-    /// authenticated username (the `_sender` of written messages).
+    /// A [`Client`] for `url`'s brokers, authenticated as the stream would
+    /// be (for admin tools that share the stream's credentials).
+    pub async fn client(&self, url: &KafkaUrl) -> Result<Client> {
+        Ok(self.connect(url).await?.0)
+    }
+
+    /// Connect with the credential for `url`, if any; returns the client
+    /// and the authenticated username (the `_sender` of written messages).
     async fn connect(&self, url: &KafkaUrl) -> Result<(Client, Option<String>)> {
         let mut config = ClientConfig::new(&url.bootstrap_servers())?
             .client_id("skotch-stream")

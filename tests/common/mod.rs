@@ -79,3 +79,27 @@ pub fn java(class: &str, args: &[&str]) -> Vec<String> {
 pub fn skotch_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_skotch"))
 }
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The test PKI written by scripts/certs for the broker (`ca.pem`, ...).
+pub fn certs() -> PathBuf {
+    std::env::var_os("SKOTCH_KAFKA_CERTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".kafka/certs"))
+}

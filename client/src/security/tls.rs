@@ -24,9 +24,9 @@
 //! - [`TlsConfig::ca_file`]: trust only the CAs in a PEM file (Java
 //!   `ssl.truststore.type=PEM` + `ssl.truststore.location`, librdkafka
 //!   `ssl.ca.location`). What private clusters and the test broker need.
-//! - [`TlsConfig::platform_roots`] (feature `platform-roots`): the operating
+//! - `TlsConfig::platform_roots` (feature `platform-roots`): the operating
 //!   system's store, as the JVM's default truststore does.
-//! - [`TlsConfig::webpki_roots`] (feature `webpki-roots`, default): Mozilla's
+//! - `TlsConfig::webpki_roots` (feature `webpki-roots`, default): Mozilla's
 //!   root program, compiled in.
 //!
 //! Without a choice: the platform's roots when compiled in, else Mozilla's.
@@ -183,7 +183,7 @@ impl TlsConfig {
     }
 
     /// Trust the CA certificates in this PEM file, and (unless
-    /// [`TlsConfig::platform_roots`] or [`TlsConfig::webpki_roots`] is also
+    /// `TlsConfig::platform_roots` or `TlsConfig::webpki_roots` is also
     /// called) only them. Mirrors Java's `ssl.truststore.location` with
     /// `ssl.truststore.type=PEM`, and librdkafka's `ssl.ca.location`. May be
     /// called more than once; all files are trusted.
