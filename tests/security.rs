@@ -383,3 +383,64 @@ async fn streams_with_explicit_credentials_set_sender() {
         .unwrap();
     assert!(e.to_string().contains("alice"), "{e}");
 }
+
+/// Java client properties for the SASL_SSL listener, as a file for
+/// tests/java/ClientProps.java.
+fn java_sasl_ssl_props(dir: &std::path::Path, mechanism: &str) -> std::path::PathBuf {
+    let path = dir.join("client.properties");
+    let text = format!(
+        "security.protocol=SASL_SSL\n\
+         sasl.mechanism={mechanism}\n\
+         sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \
+         username=\"bob\" password=\"bob-secret\";\n\
+         ssl.truststore.type=PEM\n\
+         ssl.truststore.location={}\n",
+        certs().join("ca.pem").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Interop over SASL_SSL: the Java producer (SCRAM-SHA-512) writes, skotch
+/// (SCRAM-SHA-256) reads; skotch writes, the Java consumer reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_interop_over_sasl_ssl() {
+    let admin = common::client().await;
+    let dir = common::TempDir::new("skotch-java-sasl");
+    let props = java_sasl_ssl_props(&dir.0, "SCRAM-SHA-512");
+    let bootstrap = format!("127.0.0.1:{SASL_SSL}");
+    let client = Client::connect(config(SASL_SSL, SecurityProtocol::SaslSsl).sasl(sasl(
+        SaslMechanism::ScramSha256,
+        "alice",
+        PASSWORD,
+    )))
+    .await
+    .unwrap();
+
+    let from_java = common::create_topic(&admin, "sec-from-java", 1).await;
+    let out = common::java_with_props(
+        "JavaProducer",
+        &[&bootstrap, &from_java, "200"],
+        Some(&props),
+    );
+    assert_eq!(out.len(), 200);
+    let mut consumer = Consumer::new(client.clone(), ConsumerConfig::default());
+    consumer.assign(TopicPartition::new(&from_java, 0), Offset::Earliest);
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.len() < 200 && Instant::now() < deadline {
+        for r in consumer.poll().await.unwrap().records {
+            got.push(r.value.unwrap());
+        }
+    }
+    let want: Vec<Bytes> = (0..200)
+        .map(|i| Bytes::from(format!("value-{i}")))
+        .collect();
+    assert_eq!(got, want);
+
+    let to_java = common::create_topic(&admin, "sec-to-java", 1).await;
+    produce_and_consume(&client, &to_java, 100).await;
+    let out = common::java_with_props("JavaConsumer", &[&bootstrap, &to_java, "100"], Some(&props));
+    assert_eq!(out.len(), 100);
+    assert!(out[0].contains("\"value\":\"djA=\""), "{}", out[0]); // base64("v0")
+}

@@ -59,7 +59,17 @@ pub fn root() -> PathBuf {
 /// Run a Java interop program (tests/java/run.sh) and return its stdout
 /// lines; panics with its stderr when it fails.
 pub fn java(class: &str, args: &[&str]) -> Vec<String> {
-    let out = Command::new(root().join("tests/java/run.sh"))
+    java_with_props(class, args, None)
+}
+
+/// [`java`] with extra client properties (a properties file, passed as
+/// `SKOTCH_JAVA_CLIENT_PROPS`; see tests/java/ClientProps.java).
+pub fn java_with_props(class: &str, args: &[&str], props: Option<&std::path::Path>) -> Vec<String> {
+    let mut cmd = Command::new(root().join("tests/java/run.sh"));
+    if let Some(p) = props {
+        cmd.env("SKOTCH_JAVA_CLIENT_PROPS", p);
+    }
+    let out = cmd
         .arg(class)
         .args(args)
         .output()

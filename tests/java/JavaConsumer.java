@@ -62,6 +62,7 @@ public final class JavaConsumer {
         props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation);
         props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        ClientProps.addFromEnv(props);
 
         long deadline = System.currentTimeMillis() + timeoutMs;
         long received = 0;

@@ -54,6 +54,7 @@ public final class JavaProducer {
         props.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, compression);
         props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        ClientProps.addFromEnv(props);
 
         List<String> keys = new ArrayList<>(count);
         List<String> values = new ArrayList<>(count);
