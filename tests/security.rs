@@ -208,7 +208,10 @@ async fn each_failure_is_a_distinct_clear_error() {
         assert_eq!(tls_kind(&e), kind, "{e}");
         println!("{kind:?}: {e}");
     }
-    // TLS spoken to a plain listener.
+    // Plain Kafka spoken to a TLS listener, and TLS to a plain one.
+    let needs_tls = connect_err(config(SASL_SSL, SecurityProtocol::Plaintext)).await;
+    assert_eq!(tls_kind(&needs_tls), TlsFailure::TlsRequired, "{needs_tls}");
+
     let not_tls = connect_err(config(SASL_PLAINTEXT, SecurityProtocol::Ssl)).await;
     assert_eq!(tls_kind(&not_tls), TlsFailure::NotTls, "{not_tls}");
 }

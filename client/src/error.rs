@@ -213,6 +213,9 @@ pub enum TlsFailure {
     /// The broker does not speak TLS on this port (e.g. a PLAINTEXT
     /// listener).
     NotTls,
+    /// The broker speaks TLS on this port but the client was configured
+    /// without it (`security.protocol` PLAINTEXT or SASL_PLAINTEXT).
+    TlsRequired,
     /// The CPU lacks instructions the default crypto provider (graviola)
     /// needs; build with the `ring` or `aws-lc-rs` feature instead.
     UnsupportedCpu,
@@ -230,6 +233,7 @@ impl std::fmt::Display for TlsFailure {
             TlsFailure::HostnameMismatch => "the broker's certificate does not match the host name",
             TlsFailure::ClientCertificate => "the client certificate was missing or rejected",
             TlsFailure::NotTls => "the broker did not answer with TLS",
+            TlsFailure::TlsRequired => "the broker expects TLS on this port",
             TlsFailure::UnsupportedCpu => {
                 "this CPU cannot run the default crypto provider (graviola)"
             }

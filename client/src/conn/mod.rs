@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 pub use inflight::{InFlight, Mismatch};
 pub use versions::BrokerVersions;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TlsFailure};
 use crate::security::Security;
 
 /// How a connection reaches its broker and what it may wait for.
@@ -218,6 +218,7 @@ impl Connection {
             shared.clone(),
             addr.clone(),
             opts.max_response_size,
+            opts.security.sasl.is_some(),
         ));
         let writer = tokio::spawn(write_loop(wr, rx, shared.clone(), addr.clone()));
         let mut conn = Self {
@@ -500,11 +501,13 @@ async fn read_loop<R>(
     shared: Arc<Shared>,
     addr: String,
     max_frame: usize,
+    sasl: bool,
 ) where
     R: AsyncRead + AsyncWrite,
 {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut decoder = FrameDecoder::new(max_frame);
+    let mut delivered = 0u64;
     loop {
         loop {
             match decoder.decode(&mut buf) {
@@ -514,6 +517,17 @@ async fn read_loop<R>(
                         shared.fail(e);
                         return;
                     }
+                    delivered += 1;
+                }
+                Err(_) if delivered == 0 && looks_like_tls(&buf) => {
+                    shared.fail(Error::Tls {
+                        addr: addr.clone(),
+                        kind: TlsFailure::TlsRequired,
+                        detail: "its first bytes are a TLS record; set security.protocol to SSL \
+                                 or SASL_SSL for this listener"
+                            .into(),
+                    });
+                    return;
                 }
                 Err(e) => {
                     shared.fail(Error::io(&addr, format!("bad response frame: {e}"), None));
@@ -523,7 +537,15 @@ async fn read_loop<R>(
         }
         match rd.read_buf(&mut buf).await {
             Ok(0) => {
-                shared.fail(Error::io(&addr, "broker closed the connection", None));
+                // A SASL listener answers ApiVersions, then hangs up on the
+                // next request of a client that did not authenticate.
+                let reason = if delivered == 1 && !sasl {
+                    "broker closed the connection after ApiVersions (a SASL listener does this \
+                     to clients without credentials: check security.protocol)"
+                } else {
+                    "broker closed the connection"
+                };
+                shared.fail(Error::io(&addr, reason, None));
                 return;
             }
             Ok(_) => {}
@@ -533,6 +555,13 @@ async fn read_loop<R>(
             }
         }
     }
+}
+
+/// True when `buf` starts like a TLS record (content type 20..=23, protocol
+/// major version 3): what a TLS listener sends to a client speaking plain
+/// Kafka (an alert). Read as a Kafka size prefix it would be about 350 MB.
+fn looks_like_tls(buf: &[u8]) -> bool {
+    matches!(buf, [0x14..=0x17, 0x03, 0x00..=0x04, ..])
 }
 
 /// Match one response frame to its request and hand over the body.
