@@ -5,13 +5,15 @@
 //! Passwords are read from stdin (`--password-stdin`) or the terminal
 //! without echo, written only to the file, and never printed.
 
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use clap::builder::NonEmptyStringValueParser;
 use clap::Subcommand;
 use skotch::client::{SaslMechanism, SecurityProtocol};
 use skotch::stream::{credentials, Credential, CredentialStore};
+
+use crate::groups_cmd::emit;
 
 /// The longest password line read from stdin, in bytes.
 const MAX_PASSWORD_LEN: u64 = 64 * 1024;
@@ -228,15 +230,4 @@ fn list(path: &Path) -> Result<(), String> {
         out.push('\n');
     }
     emit(&out)
-}
-
-/// Write `text` to stdout; a reader that went away (`| head`) is not an
-/// error.
-fn emit(text: &str) -> Result<(), String> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(format!("writing to stdout: {e}")),
-    }
 }

@@ -64,7 +64,7 @@ fn parse_url(url: &str) -> Result<KafkaUrl, String> {
 
 /// Write `text` to stdout; a reader that went away (`| head`) is not an
 /// error.
-fn emit(text: &str) -> Result<(), String> {
+pub(crate) fn emit(text: &str) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),

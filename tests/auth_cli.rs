@@ -5,28 +5,16 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use common::TempDir;
 use skotch::stream::{CredentialStore, SaslMechanism, SecurityProtocol};
 
 const SECRET: &str = "Sup3r-s3cret-pw";
 
-/// Run skotch with SKOTCH_AUTH_FILE=`auth_file` and `stdin` piped in.
 fn skotch(auth_file: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(common::skotch_bin())
-        .args(args)
-        .env("SKOTCH_AUTH_FILE", auth_file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run skotch");
-    // The command may exit before reading stdin: ignore a broken pipe.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
+    common::skotch_with_auth_file(auth_file, args, stdin)
 }
 
 fn out(o: &Output) -> String {

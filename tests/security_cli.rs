@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use common::TempDir;
 use serde_json::Value;
@@ -16,16 +15,7 @@ use serde_json::Value;
 const SASL_SSL: &str = "127.0.0.1:9095";
 
 fn skotch(auth_file: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(common::skotch_bin())
-        .args(args)
-        .env("SKOTCH_AUTH_FILE", auth_file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run skotch");
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let o = child.wait_with_output().unwrap();
+    let o = common::skotch_with_auth_file(auth_file, args, stdin);
     for text in [&o.stdout, &o.stderr] {
         assert!(!String::from_utf8_lossy(text).contains("alice-secret"));
     }

@@ -113,3 +113,25 @@ pub fn certs() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join(".kafka/certs"))
 }
+
+/// Run the `skotch` binary with `SKOTCH_AUTH_FILE=auth_file` and `stdin`
+/// piped in.
+pub fn skotch_with_auth_file(
+    auth_file: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(skotch_bin())
+        .args(args)
+        .env("SKOTCH_AUTH_FILE", auth_file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run skotch");
+    // The command may exit before reading stdin: ignore a broken pipe.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
