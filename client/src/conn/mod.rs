@@ -393,24 +393,32 @@ impl Inner {
             reply,
             expects_response,
         };
+        // The request timeout covers waiting behind a re-authentication too.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let timed_out = || Error::Timeout {
+            what: format!("{} request to {}", R::NAME, self.addr),
+            after_ms: timeout.as_millis() as u64,
+        };
         {
             let _queued = if gated {
-                Some(self.gate.read().await)
+                // Not queued yet, so the connection is still usable: a stuck
+                // re-authentication fails it by its own timeouts.
+                match tokio::time::timeout_at(deadline, self.gate.read()).await {
+                    Ok(g) => Some(g),
+                    Err(_) => return Err(timed_out()),
+                }
             } else {
                 None
             };
             self.tx.send(out).await.map_err(|_| self.closed())?;
         }
-        match tokio::time::timeout(timeout, rx).await {
+        match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(self.closed()),
             Err(_) => {
                 // As the Java client does: a request that timed out leaves the
                 // connection in an unknown state, so it is closed.
-                let err = Error::Timeout {
-                    what: format!("{} request to {}", R::NAME, self.addr),
-                    after_ms: timeout.as_millis() as u64,
-                };
+                let err = timed_out();
                 self.shared.fail(err.clone());
                 Err(err)
             }
