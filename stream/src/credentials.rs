@@ -62,7 +62,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use skotch_client::{Password, SaslConfig, SaslMechanism, SecurityProtocol};
 
-use crate::url::{KafkaUrl, DEFAULT_PORT};
+use crate::url::{BrokerAddr, KafkaUrl};
 
 /// Environment variable naming the credentials file; overrides the XDG
 /// location (see [`default_path`]).
@@ -192,7 +192,7 @@ impl Credential {
     /// True when `hostname` names the same broker as this credential's
     /// (case-insensitive host, port defaulting to 9092); false for a
     /// credential with no hostname.
-    fn is_for_host(&self, target: Option<(&str, u16)>) -> bool {
+    fn is_for_host(&self, target: Option<&BrokerAddr>) -> bool {
         match (&self.hostname, target) {
             (Some(h), Some(target)) => same_host(h, target),
             _ => false,
@@ -524,7 +524,7 @@ impl CredentialStore {
             c.username == credential.username
                 && match (&c.hostname, &credential.hostname) {
                     (None, None) => true,
-                    (Some(a), Some(b)) => split_host_port(b).is_some_and(|t| same_host(a, t)),
+                    (Some(a), Some(b)) => b.parse().is_ok_and(|t| same_host(a, &t)),
                     _ => false,
                 }
         });
@@ -548,16 +548,16 @@ impl CredentialStore {
         username: &str,
         hostname: Option<&str>,
     ) -> Result<Credential, CredentialError> {
-        let target = hostname.map(split_host_port);
+        let target = hostname.map(|h| h.parse::<BrokerAddr>().ok());
         let matching: Vec<usize> = self
             .credentials
             .iter()
             .enumerate()
             .filter(|(_, c)| {
                 c.username == username
-                    && match target {
+                    && match &target {
                         None => true,
-                        Some(t) => c.is_for_host(t),
+                        Some(t) => c.is_for_host(t.as_ref()),
                     }
             })
             .map(|(i, _)| i)
@@ -596,7 +596,7 @@ impl CredentialStore {
         username: Option<&str>,
         host: &str,
     ) -> Result<Option<&Credential>, CredentialError> {
-        let target = split_host_port(host);
+        let target = host.parse::<BrokerAddr>().ok();
         let mut for_host = Vec::new();
         let mut for_any = Vec::new();
         for c in &self.credentials {
@@ -605,7 +605,7 @@ impl CredentialStore {
             }
             if c.hostname.is_none() {
                 for_any.push(c);
-            } else if c.is_for_host(target) {
+            } else if c.is_for_host(target.as_ref()) {
                 for_host.push(c);
             }
         }
@@ -811,53 +811,18 @@ fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
 }
 
 /// True when `s` is a broker address a credential's `hostname` may hold:
-/// `host`, `host:port`, `[v6]` or `[v6]:port` (port 1..=65535; not a URL).
+/// `host`, `host:port`, `[v6]` or `[v6]:port` (port 1..=65535; not a URL),
+/// as the broker list of a `kafka://` URL spells it.
 pub fn is_valid_hostname(s: &str) -> bool {
-    split_host_port(s).is_some()
+    s.parse::<BrokerAddr>().is_ok()
 }
 
-/// `host`, `host:port`, `[v6]` or `[v6]:port` as (host, port); the port
-/// defaults to 9092. A bare IPv6 address (several `:`) is a host without a
-/// port. `None` when malformed (empty host, bad port, a `/` or `@`).
-fn split_host_port(s: &str) -> Option<(&str, u16)> {
-    if s.is_empty()
-        || s.chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == '@')
-    {
-        return None;
-    }
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        match after {
-            "" => (host, None),
-            _ => (host, Some(after.strip_prefix(':')?)),
-        }
-    } else {
-        match s.matches(':').count() {
-            0 => (s, None),
-            1 => {
-                let (h, p) = s.split_once(':')?;
-                (h, Some(p))
-            }
-            _ => (s, None),
-        }
-    };
-    if host.is_empty() {
-        return None;
-    }
-    let port = match port {
-        None => DEFAULT_PORT,
-        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-            p.parse::<u16>().ok().filter(|&p| p != 0)?
-        }
-        Some(_) => return None,
-    };
-    Some((host, port))
-}
-
-/// True when the stored hostname `stored` names the broker `target`.
-fn same_host(stored: &str, target: (&str, u16)) -> bool {
-    split_host_port(stored).is_some_and(|(h, p)| h.eq_ignore_ascii_case(target.0) && p == target.1)
+/// True when the stored hostname `stored` names the broker `target`
+/// (case-insensitive host, port defaulting to 9092).
+fn same_host(stored: &str, target: &BrokerAddr) -> bool {
+    stored
+        .parse::<BrokerAddr>()
+        .is_ok_and(|s| s.host.eq_ignore_ascii_case(&target.host) && s.port == target.port)
 }
 
 /// The credentials of a file's text.
@@ -1332,19 +1297,18 @@ extra_key = 5
 
     #[test]
     fn host_port_forms() {
-        assert_eq!(split_host_port("h"), Some(("h", 9092)));
-        assert_eq!(split_host_port("h:9095"), Some(("h", 9095)));
-        assert_eq!(split_host_port("[::1]:9095"), Some(("::1", 9095)));
-        assert_eq!(split_host_port("[::1]"), Some(("::1", 9092)));
-        assert_eq!(split_host_port("::1"), Some(("::1", 9092)));
-        for bad in [
-            "", ":1", "h:", "h:0", "h:x", "h:70000", "[::1", "[::1]x", "k://h", "u@h", "h h",
-        ] {
-            assert_eq!(split_host_port(bad), None, "{bad}");
+        for good in ["h", "h:9095", "[::1]:9095", "[::1]"] {
+            assert!(is_valid_hostname(good), "{good}");
         }
-        assert!(same_host("KAFKA.example:9092", ("kafka.example", 9092)));
-        assert!(same_host("kafka.example", ("kafka.example", 9092)));
-        assert!(!same_host("kafka.example", ("kafka.example", 9093)));
+        for bad in [
+            "", ":1", "h:", "h:0", "h:x", "h:70000", "[::1", "[::1]x", "k://h", "u@h", "h h", "::1",
+        ] {
+            assert!(!is_valid_hostname(bad), "{bad}");
+        }
+        let target = BrokerAddr::new("kafka.example", 9092);
+        assert!(same_host("KAFKA.example:9092", &target));
+        assert!(same_host("kafka.example", &target));
+        assert!(!same_host("kafka.example:9093", &target));
     }
 
     #[test]

@@ -73,6 +73,16 @@ impl BrokerAddr {
     }
 }
 
+impl FromStr for BrokerAddr {
+    type Err = UrlError;
+
+    /// One `host[:port]` or `[v6addr][:port]`, as in a URL's broker list
+    /// (port 9092 by default). Errors name positions within `s`.
+    fn from_str(s: &str) -> Result<Self, UrlError> {
+        parse_broker(s, 0)
+    }
+}
+
 impl fmt::Display for BrokerAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.host.contains(':') {

@@ -55,23 +55,16 @@ pub(super) async fn authenticate(
             gated,
         )
         .await?;
-    match ErrorCode(hs.error_code) {
-        c if c.is_ok() => {}
-        ErrorCode::UNSUPPORTED_SASL_MECHANISM => {
-            return Err(Error::SaslMechanismNotEnabled {
-                addr: addr.clone(),
-                wanted: mechanism.to_string(),
-                offered: hs.mechanisms,
-            })
-        }
-        _ => {
-            return Err(Error::check(hs.error_code, None, || {
-                format!("SaslHandshake ({mechanism}) with {addr}")
-            })
-            .err()
-            .unwrap_or(Error::Closed))
-        }
+    if ErrorCode(hs.error_code) == ErrorCode::UNSUPPORTED_SASL_MECHANISM {
+        return Err(Error::SaslMechanismNotEnabled {
+            addr: addr.clone(),
+            wanted: mechanism.to_string(),
+            offered: hs.mechanisms,
+        });
     }
+    Error::check(hs.error_code, None, || {
+        format!("SaslHandshake ({mechanism}) with {addr}")
+    })?;
 
     let auth_err = |kind: AuthFailure, reason: String| Error::Authentication {
         addr: addr.clone(),
@@ -135,12 +128,23 @@ pub(super) async fn authenticate(
             };
             return Err(auth_err(kind, reason));
         }
-        match exchange.step(&resp.auth_bytes).map_err(exchange_err)? {
+        // SCRAM's PBKDF2 costs milliseconds at Kafka's 4096 iterations but
+        // up to half a second at the most we accept: off the async workers,
+        // so heartbeats and other connections keep going meanwhile.
+        let (back, step) = tokio::task::spawn_blocking(move || {
+            let step = exchange.step(&resp.auth_bytes);
+            (exchange, step.map(|s| (s, resp.session_lifetime_ms)))
+        })
+        .await
+        .map_err(|e| auth_err(AuthFailure::Protocol, format!("SASL step failed: {e}")))?;
+        exchange = back;
+        let (step, session_lifetime_ms) = step.map_err(exchange_err)?;
+        match step {
             Step::Send(next) => message = next,
             Step::Done => {
                 tracing::debug!(%addr, mechanism, username = %creds.username, reauth, "SASL authenticated");
                 // v1+ carries the lifetime; 0 means the session never expires.
-                let lifetime = u64::try_from(resp.session_lifetime_ms)
+                let lifetime = u64::try_from(session_lifetime_ms)
                     .ok()
                     .filter(|ms| *ms > 0)
                     .map(Duration::from_millis);
