@@ -22,7 +22,7 @@ fn build(recs: &[Record]) -> Bytes {
     for r in recs {
         let _ = b.try_push(r.clone());
     }
-    b.build()
+    b.build().expect("batch encodes")
 }
 
 fn bench(c: &mut Criterion) {

@@ -33,4 +33,4 @@ pub use producer::{
 };
 pub use security::{Password, SaslConfig, SaslMechanism, SecurityProtocol};
 pub use skotch_protocol as protocol;
-pub use skotch_protocol::record::Header;
+pub use skotch_protocol::record::{Compression, Header};

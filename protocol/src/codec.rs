@@ -43,6 +43,22 @@ pub enum DecodeErrorKind {
     },
     /// A compression codec this build cannot decode.
     UnsupportedCompression(&'static str),
+    /// Compressed data the codec rejects (corrupt, truncated, or using a
+    /// feature the codec's format reserves).
+    Decompression {
+        /// The codec (`compression.type` name).
+        codec: &'static str,
+        /// What the codec said.
+        reason: String,
+    },
+    /// Compressed data that declares, or inflates to, more than the limit
+    /// the caller set (the consumer's `fetch.max.bytes`).
+    DecompressedTooLarge {
+        /// The codec.
+        codec: &'static str,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// A message version this code does not know.
     UnsupportedVersion(i16),
     /// Bytes were left over after a complete message.
@@ -69,6 +85,13 @@ impl std::fmt::Display for DecodeErrorKind {
             Self::UnsupportedCompression(c) => {
                 write!(f, "compression codec {c} is not supported by this build")
             }
+            Self::Decompression { codec, reason } => {
+                write!(f, "corrupt {codec} data: {reason}")
+            }
+            Self::DecompressedTooLarge { codec, limit } => write!(
+                f,
+                "{codec} data inflates to more than the limit of {limit} bytes"
+            ),
             Self::UnsupportedVersion(v) => write!(f, "unsupported version {v}"),
             Self::TrailingBytes(n) => write!(f, "{n} unexpected bytes after the message"),
             Self::Other(s) => f.write_str(s),

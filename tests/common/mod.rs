@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests: where the real broker is,
 //! unique topic names, topic creation, and running the Java interop
-//! programs in tests/java.
+//! programs in tests/java and the librdkafka ones in tests/python.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -85,6 +85,26 @@ pub fn java_with_props(class: &str, args: &[&str], props: Option<&std::path::Pat
         .collect()
 }
 
+/// Run a librdkafka interop program (tests/python/run.sh: Python's
+/// confluent-kafka, in the venv scripts/python-env creates) and return its
+/// stdout lines; panics with its stderr when it fails.
+pub fn rdkafka(script: &str, args: &[&str]) -> Vec<String> {
+    let out = Command::new(root().join("tests/python/run.sh"))
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run tests/python/run.sh");
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// Path of the built `skotch` binary.
 pub fn skotch_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_skotch"))
@@ -134,4 +154,59 @@ pub fn skotch_with_auth_file(
     // The command may exit before reading stdin: ignore a broken pipe.
     let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     child.wait_with_output().unwrap()
+}
+
+/// The compression codecs of every record batch stored in `topic` (all
+/// partitions, from offset 0), deduplicated in order of appearance: a raw
+/// Fetch, since the consumer hides batches. Shows which codec the broker
+/// kept.
+pub async fn batch_codecs(
+    client: &skotch::client::Client,
+    topic: &str,
+) -> Vec<skotch::client::Compression> {
+    use skotch::client::ConnKind;
+    use skotch::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use skotch::protocol::messages::FetchRequest;
+    let md = client.topic(topic).await.expect("topic metadata");
+    let mut codecs = Vec::new();
+    for p in &md.partitions {
+        let leader = client.leader(topic, p.partition).await.expect("leader");
+        let conn = client
+            .connection(leader, ConnKind::Fetch)
+            .await
+            .expect("connect");
+        let req = FetchRequest {
+            max_wait_ms: 0,
+            min_bytes: 1,
+            max_bytes: 64 << 20,
+            topics: vec![FetchTopic {
+                topic: topic.to_string(),
+                topic_id: md.id,
+                partitions: vec![FetchPartition {
+                    partition: p.partition,
+                    fetch_offset: 0,
+                    partition_max_bytes: 64 << 20,
+                    ..Default::default()
+                }],
+            }],
+            ..Default::default()
+        };
+        let version = conn.version::<FetchRequest>().expect("Fetch version");
+        let resp = conn
+            .send_version(&req, version, std::time::Duration::from_secs(30))
+            .await
+            .expect("fetch");
+        for t in resp.responses {
+            for part in t.partitions {
+                let data = part.records.unwrap_or_default();
+                for b in skotch::protocol::record::decode_batches(data, true) {
+                    let c = b.expect("batch").compression().expect("known codec");
+                    if !codecs.contains(&c) {
+                        codecs.push(c);
+                    }
+                }
+            }
+        }
+    }
+    codecs
 }

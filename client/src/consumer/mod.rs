@@ -19,7 +19,7 @@ use futures::future::join_all;
 use skotch_protocol::error::ErrorCode;
 use skotch_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use skotch_protocol::messages::{FetchRequest, FetchResponse};
-use skotch_protocol::record::{self, Header, TimestampType};
+use skotch_protocol::record::{self, AbortedTransactionFilter, Header, TimestampType};
 use skotch_protocol::Uuid;
 
 use crate::client::{Client, ConnKind};
@@ -439,6 +439,10 @@ impl Consumer {
     ) -> Result<()> {
         let reset = self.config.auto_offset_reset;
         let check_crcs = self.config.check_crcs;
+        // A compressed batch may inflate to at most a whole fetch's worth.
+        let max_decompressed = usize::try_from(self.config.fetch_max_bytes)
+            .unwrap_or(0)
+            .max(usize::try_from(self.config.max_partition_fetch_bytes).unwrap_or(0));
         let read_committed = self.config.isolation_level == IsolationLevel::ReadCommitted;
         let Some(st) = self.partitions.get_mut(tp) else {
             return Ok(()); // unassigned while the fetch was in flight
@@ -488,13 +492,27 @@ impl Consumer {
                 addr: format!("fetch {tp}"),
                 source,
             };
-            for batch in record::decode_batches(data, check_crcs) {
+            // read_committed: the broker lists the aborted transactions in
+            // the range it returned (it sends none at read_uncommitted).
+            let mut aborted = AbortedTransactionFilter::new(
+                p.aborted_transactions
+                    .iter()
+                    .flatten()
+                    .filter(|_| read_committed)
+                    .map(|a| (a.producer_id, a.first_offset)),
+            );
+            let batches =
+                record::decode_batches(data, check_crcs).max_decompressed_size(max_decompressed);
+            for batch in batches {
                 let batch = batch.map_err(decode_err)?;
+                // Called for every batch in offset order, control batches
+                // included: their ABORT markers end aborted transactions.
+                let skip = aborted.is_aborted(&batch);
                 let next = batch.next_offset();
                 if next <= position {
                     continue;
                 }
-                if !batch.is_control() {
+                if !batch.is_control() && !skip {
                     for r in batch.records() {
                         let r = r.map_err(decode_err)?;
                         if r.offset < position {

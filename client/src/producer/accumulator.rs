@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use skotch_protocol::record::{Record, RecordBatchBuilder};
+use skotch_protocol::record::{Compression, Record, RecordBatchBuilder};
 
 use crate::consumer::TopicPartition;
 
@@ -38,6 +38,8 @@ pub struct Batch<T> {
 pub struct Accumulator<T> {
     batch_size: usize,
     linger: Duration,
+    compression: Compression,
+    level: Option<i32>,
     queues: BTreeMap<TopicPartition, VecDeque<Batch<T>>>,
     /// Partitions with a batch in flight.
     in_flight: std::collections::BTreeSet<TopicPartition>,
@@ -50,10 +52,21 @@ impl<T> Accumulator<T> {
         Self {
             batch_size,
             linger,
+            compression: Compression::None,
+            level: None,
             queues: BTreeMap::new(),
             in_flight: Default::default(),
             flushing: false,
         }
+    }
+
+    /// Compress new batches with `codec` at `level` (`compression.type`
+    /// and `compression.<codec>.level`); `batch_size` keeps counting
+    /// uncompressed bytes.
+    pub fn with_compression(mut self, codec: Compression, level: Option<i32>) -> Self {
+        self.compression = codec;
+        self.level = level;
+        self
     }
 
     /// Append a record to its partition's open batch, opening a new batch
@@ -70,7 +83,8 @@ impl<T> Accumulator<T> {
             },
             _ => record,
         };
-        let mut builder = RecordBatchBuilder::new(self.batch_size);
+        let mut builder =
+            RecordBatchBuilder::new(self.batch_size).compression(self.compression, self.level);
         // An empty builder takes any record, even one above batch.size.
         let _ = builder.try_push(record);
         q.push_back(Batch {

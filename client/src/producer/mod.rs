@@ -8,9 +8,13 @@
 //! [`Producer::send`] partitions on the caller's task, so an unknown topic
 //! is reported straight away, then hands the record over.
 //!
-//! Not yet: idempotence (KIP-98 producer ids and sequences) and
-//! compression; a retried batch may therefore be written twice if its first
-//! attempt did reach the broker ("maybe produced").
+//! Batches are compressed with `compression.type` when it is set (gzip,
+//! snappy, lz4, zstd; all pure Rust), once, in the sender task, when the
+//! batch is first sent; retries resend the same bytes.
+//!
+//! Not yet: idempotence (KIP-98 producer ids and sequences); a retried
+//! batch may therefore be written twice if its first attempt did reach the
+//! broker ("maybe produced").
 
 pub mod accumulator;
 pub mod partitioner;
@@ -24,7 +28,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use skotch_protocol::error::ErrorCode;
 use skotch_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use skotch_protocol::messages::ProduceRequest;
-use skotch_protocol::record::{Header, Record};
+use skotch_protocol::record::{Compression, Header, Record};
 use skotch_protocol::Uuid;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
@@ -76,6 +80,18 @@ pub struct ProducerConfig {
     /// `max.request.size`: the largest record accepted, in bytes. Default
     /// 1 048 576.
     pub max_request_size: usize,
+    /// `compression.type`: the codec of every batch (none, gzip, snappy,
+    /// lz4, zstd). Default none. `batch.size` counts uncompressed bytes.
+    pub compression: Compression,
+    /// `compression.gzip.level` (1-9, default 6), `compression.lz4.level`
+    /// (1-17, default 9) or `compression.zstd.level` (-131072-22, default
+    /// 3), KIP-390, for the codec chosen; `None` for its default. lz4 and
+    /// zstd accept every level Kafka does but compress at one fixed level
+    /// each (lz4_flex's only one; ruzstd's `Fastest`, about zstd level 1),
+    /// see [`Compression::check_level`]. A level out of range, or any level
+    /// for none or snappy, makes [`Producer::send`] fail with
+    /// [`Error::Config`].
+    pub compression_level: Option<i32>,
 }
 
 impl Default for ProducerConfig {
@@ -87,6 +103,8 @@ impl Default for ProducerConfig {
             delivery_timeout: Duration::from_millis(120_000),
             buffer_memory: 33_554_432,
             max_request_size: 1_048_576,
+            compression: Compression::None,
+            compression_level: None,
         }
     }
 }
@@ -211,7 +229,8 @@ impl Producer {
         let sender = Sender {
             client: client.clone(),
             config: config.clone(),
-            acc: Accumulator::new(config.batch_size, config.linger),
+            acc: Accumulator::new(config.batch_size, config.linger)
+                .with_compression(config.compression, config.compression_level),
             in_flight: FuturesUnordered::new(),
             flush_waiters: Vec::new(),
         };
@@ -233,10 +252,15 @@ impl Producer {
     /// when the broker has it.
     ///
     /// Errors now: [`Error::UnknownTopic`], [`Error::UnknownPartition`], a
-    /// record larger than `max.request.size`, [`Error::Closed`]. Errors
+    /// record larger than `max.request.size` or a compression level the
+    /// codec refuses ([`Error::Config`]), [`Error::Closed`]. Errors
     /// later, through the future: broker errors that are not retriable, and
     /// [`Error::Timeout`] after `delivery.timeout.ms`.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        self.config
+            .compression
+            .check_level(self.config.compression_level)
+            .map_err(|e| Error::Config(e.to_string()))?;
         let size = record_size(&record);
         // Record fields are length-prefixed with i32 varints: whatever
         // max.request.size says, nothing near 2 GiB can be encoded.
@@ -428,7 +452,16 @@ impl Sender {
         let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, Batch<Waiter>)>> = BTreeMap::new();
         for (tp, mut b) in ready {
             if b.encoded.is_none() {
-                b.encoded = Some(b.builder.build());
+                match b.builder.build() {
+                    Ok(bytes) => b.encoded = Some(bytes),
+                    Err(e) => {
+                        // Only a level the codec refuses gets here, and
+                        // send checks that first.
+                        self.acc.complete(&tp);
+                        fail(b, &Error::Config(format!("encoding a record batch: {e}")));
+                        continue;
+                    }
+                }
             }
             match self.client.leader(&tp.topic, tp.partition).await {
                 Ok(l) => by_leader.entry(l).or_default().push((tp, b)),

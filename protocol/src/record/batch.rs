@@ -24,7 +24,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::compression::{compression_of, decompress, Compression};
+use super::compression::{
+    compress, compression_of, decompress, Compression, DEFAULT_MAX_DECOMPRESSED_SIZE,
+};
 use super::control::ControlRecord;
 use super::records::{decode_record, encode_record, RecordBase, MIN_RECORD_SIZE};
 use super::Record;
@@ -167,8 +169,21 @@ impl RecordBatch {
     /// Decode exactly one batch from `data` (a truncated batch or bytes
     /// after it are errors). `check_crc` verifies the CRC-32C, as the Java
     /// consumer's `check.crcs` (default true) does; turn it off only for
-    /// fuzzing or forensics.
+    /// fuzzing or forensics. A compressed batch may inflate to at most
+    /// [`DEFAULT_MAX_DECOMPRESSED_SIZE`] bytes; see
+    /// [`decode_bounded`](Self::decode_bounded).
     pub fn decode(data: Bytes, check_crc: bool) -> Result<Self, DecodeError> {
+        Self::decode_bounded(data, check_crc, DEFAULT_MAX_DECOMPRESSED_SIZE)
+    }
+
+    /// [`decode`](Self::decode) with a limit on the decompressed size of
+    /// the records, in bytes: a batch whose codec claims or produces more
+    /// is a `DecompressedTooLarge` error.
+    pub fn decode_bounded(
+        data: Bytes,
+        check_crc: bool,
+        max_decompressed: usize,
+    ) -> Result<Self, DecodeError> {
         let len = match frame(&data)? {
             Frame::Whole(len) => len,
             Frame::Partial => {
@@ -187,7 +202,7 @@ impl RecordBatch {
                 DecodeErrorKind::TrailingBytes(data.len() - len),
             ));
         }
-        decode_whole(data, check_crc)
+        decode_whole(data, check_crc, max_decompressed)
     }
 
     /// The compression codec; `None` for ids no codec uses (decoding
@@ -271,18 +286,23 @@ impl RecordBatch {
         Some(first.and_then(|r| ControlRecord::from_record(&r)))
     }
 
+    /// The plain (decompressed) bytes of the records, as the batch
+    /// carries them after its header.
+    pub fn record_bytes(&self) -> &Bytes {
+        &self.records
+    }
+
     /// Encode this batch again from its header fields and record bytes,
-    /// recomputing length and CRC. For a batch that decoded with its CRC
-    /// checked this gives back the original bytes.
+    /// recomputing length and CRC. An uncompressed batch that decoded with
+    /// its CRC checked gives back the original bytes; a compressed one is
+    /// compressed again with its codec's default level, which need not
+    /// reproduce the original compressed bytes (other encoders, levels and
+    /// framings give other bytes for the same records).
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
-        if self.compression() != Some(Compression::None) {
-            return Err(EncodeError::Other(
-                "compressed record batches cannot be encoded by this build",
-            ));
-        }
         let start = write_header(out, &self.header(), self.record_count);
-        out.extend_from_slice(&self.records);
-        finish_batch(out, start)
+        let written = write_records(out, self.attributes, &self.records)
+            .and_then(|()| finish_batch(out, start));
+        written.inspect_err(|_| out.truncate(start))
     }
 }
 
@@ -371,7 +391,11 @@ fn needed_len(data: &[u8]) -> usize {
 }
 
 /// Decode a batch that `frame` found whole: `whole` is exactly the batch.
-pub(crate) fn decode_whole(whole: Bytes, check_crc: bool) -> Result<RecordBatch, DecodeError> {
+pub(crate) fn decode_whole(
+    whole: Bytes,
+    check_crc: bool,
+    max_decompressed: usize,
+) -> Result<RecordBatch, DecodeError> {
     // Message formats v0/v1 (Kafka before 0.11) put their magic at the
     // same offset: say which one it is rather than misreading it.
     if let Some(&magic) = whole.get(MAGIC_OFFSET) {
@@ -417,7 +441,7 @@ pub(crate) fn decode_whole(whole: Bytes, check_crc: bool) -> Result<RecordBatch,
     let record_count = r.i32("record_batch.records_count")?;
     // The decompression step: the record count is checked against what it
     // returns, so a codec's output is bounded the same way.
-    let records = decompress(compression_of(attributes)?, r.take_rest())?;
+    let records = decompress(compression_of(attributes)?, r.take_rest(), max_decompressed)?;
     let count_fits = usize::try_from(record_count)
         .ok()
         .is_some_and(|n| n.saturating_mul(MIN_RECORD_SIZE) <= records.len());
@@ -465,6 +489,21 @@ pub(crate) fn write_header(out: &mut BytesMut, h: &BatchHeader, record_count: i3
     start
 }
 
+/// Append a batch's plain record bytes to `out`, compressed with the codec
+/// of `attributes` at its default level.
+fn write_records(out: &mut BytesMut, attributes: i16, records: &[u8]) -> Result<(), EncodeError> {
+    match Compression::from_attributes(attributes) {
+        Some(Compression::None) => out.extend_from_slice(records),
+        Some(codec) => out.extend_from_slice(&compress(codec, None, records)?),
+        None => {
+            return Err(EncodeError::Other(
+                "unknown compression codec in attributes",
+            ))
+        }
+    }
+    Ok(())
+}
+
 /// Patch the length and CRC of the batch that starts at `start` and runs
 /// to the end of `out`.
 pub(crate) fn finish_batch(out: &mut BytesMut, start: usize) -> Result<(), EncodeError> {
@@ -483,30 +522,30 @@ pub(crate) fn finish_batch(out: &mut BytesMut, start: usize) -> Result<(), Encod
     Ok(())
 }
 
-/// Encode one uncompressed batch of `records` with the header fields of
-/// `header` (taken as given: `last_offset_delta` and `max_timestamp` are
-/// not recomputed, since compaction legitimately leaves them pointing past
-/// the records that remain). Each record's offset and timestamp become
-/// deltas from `header.base_offset` and `header.base_timestamp`.
+/// Encode one batch of `records` with the header fields of `header`
+/// (taken as given: `last_offset_delta` and `max_timestamp` are not
+/// recomputed, since compaction legitimately leaves them pointing past the
+/// records that remain), compressed with the codec in `header.attributes`
+/// at its default level. Each record's offset and timestamp become deltas
+/// from `header.base_offset` and `header.base_timestamp`.
 ///
-/// Errors: a compression codec in `header.attributes`, a record offset more
-/// than 2^31 away from the base offset, or a field too long for its int32
-/// length.
+/// Errors: a codec id no codec uses (5-7), a record offset more than 2^31
+/// away from the base offset, or a field too long for its int32 length.
 pub fn encode_batch(
     header: &BatchHeader,
     records: &[Record],
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
-    if Compression::from_attributes(header.attributes) != Some(Compression::None) {
-        return Err(EncodeError::Other(
-            "compressed record batches cannot be encoded by this build",
-        ));
-    }
     let count = i32::try_from(records.len()).map_err(|_| EncodeError::TooLong {
         field: "record_batch.records_count",
         len: records.len(),
     })?;
     let start = write_header(out, header, count);
+    // Records are written in place when uncompressed, else into a scratch
+    // buffer that is then compressed.
+    let compressed = Compression::from_attributes(header.attributes) != Some(Compression::None);
+    let mut plain = BytesMut::new();
+    let target = if compressed { &mut plain } else { &mut *out };
     let written = records
         .iter()
         .try_for_each(|r| {
@@ -517,7 +556,11 @@ pub fn encode_batch(
                     )
                 })?;
             let timestamp_delta = r.timestamp.wrapping_sub(header.base_timestamp);
-            encode_record(out, offset_delta, timestamp_delta, r)
+            encode_record(target, offset_delta, timestamp_delta, r)
+        })
+        .and_then(|()| match compressed {
+            true => write_records(out, header.attributes, &plain),
+            false => Ok(()),
         })
         .and_then(|()| finish_batch(out, start));
     // On error, leave `out` as it was.

@@ -1,20 +1,24 @@
 //! Building the producer's record batches, the sans-IO part of the Java
 //! client's `MemoryRecordsBuilder`: records are encoded as they are pushed,
 //! so the batch size is known exactly at every step and `build` only adds
-//! the header and the CRC. Timestamps come from the caller (ms since the
-//! Unix epoch); nothing here reads a clock.
+//! the header and the CRC (and compresses, when a codec is set).
+//! Timestamps come from the caller (ms since the Unix epoch); nothing here
+//! reads a clock.
 
 use bytes::{Bytes, BytesMut};
 
 use super::batch::{finish_batch, write_header, BatchHeader, ATTRIBUTE_TRANSACTIONAL};
 use super::batch::{LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
+use super::compression::{compress, Compression, COMPRESSION_MASK};
 use super::records::{encode_record, record_size};
 use super::Record;
+use crate::codec::EncodeError;
 
 /// Default `batch.size` of the Java producer: 16384 bytes.
 pub const DEFAULT_BATCH_SIZE: usize = 16384;
 
-/// Builds one uncompressed v2 record batch for a produce request.
+/// Builds one v2 record batch for a produce request, uncompressed unless
+/// [`compression`](Self::compression) sets a codec.
 ///
 /// The batch has base offset 0 (the broker assigns offsets), partition
 /// leader epoch -1, `CreateTime` timestamps and, unless
@@ -27,6 +31,7 @@ pub struct RecordBatchBuilder {
     records: BytesMut,
     count: i32,
     header: BatchHeader,
+    level: Option<i32>,
 }
 
 impl RecordBatchBuilder {
@@ -41,7 +46,21 @@ impl RecordBatchBuilder {
             records: BytesMut::new(),
             count: 0,
             header: BatchHeader::default(),
+            level: None,
         }
+    }
+
+    /// Compress the records with `codec` at `level` (the codec's default
+    /// when `None`; see [`Compression::check_level`]); the attributes
+    /// carry the codec. The size limit still counts uncompressed bytes, so
+    /// a compressed batch is always smaller than `batch.size` (Java
+    /// instead estimates the compression ratio and may fill batches
+    /// fuller). A level the codec refuses makes [`build`](Self::build)
+    /// fail.
+    pub fn compression(mut self, codec: Compression, level: Option<i32>) -> Self {
+        self.header.attributes = (self.header.attributes & !COMPRESSION_MASK) | codec.id();
+        self.level = level;
+        self
     }
 
     /// Set the idempotent / transactional producer fields (KIP-98): the
@@ -109,8 +128,9 @@ impl RecordBatchBuilder {
         Ok(())
     }
 
-    /// Encoded size of the batch so far, header included, in bytes. Exact
-    /// while batches are uncompressed.
+    /// Encoded size of the batch so far, header included, in bytes: exact
+    /// for uncompressed batches, an upper bound (bar a few bytes of codec
+    /// framing on incompressible data) for compressed ones.
     pub fn estimated_size(&self) -> usize {
         RECORD_BATCH_OVERHEAD + self.records.len()
     }
@@ -130,14 +150,19 @@ impl RecordBatchBuilder {
     /// batch can be built again (e.g. with a new producer epoch later).
     /// An empty builder gives a valid batch with no records, which
     /// producers should not send.
-    pub fn build(&self) -> Bytes {
+    ///
+    /// Errors: a compression level the codec refuses, or a compressed
+    /// batch longer than its int32 length field.
+    pub fn build(&self) -> Result<Bytes, EncodeError> {
+        let codec = Compression::from_attributes(self.header.attributes);
         let mut out = BytesMut::with_capacity(self.estimated_size());
         let start = write_header(&mut out, &self.header, self.count);
-        out.extend_from_slice(&self.records);
-        // Cannot fail: try_push kept the batch within an int32 length and
-        // the header was just written.
-        let _ = finish_batch(&mut out, start);
-        out.freeze()
+        match codec {
+            Some(Compression::None) | None => out.extend_from_slice(&self.records),
+            Some(codec) => out.extend_from_slice(&compress(codec, self.level, &self.records)?),
+        }
+        finish_batch(&mut out, start)?;
+        Ok(out.freeze())
     }
 }
 
@@ -171,7 +196,7 @@ mod tests {
             b.try_push(r).unwrap();
             assert_eq!(b.record_count(), i as i32 + 1);
         }
-        let data = b.build();
+        let data = b.build().unwrap();
         assert_eq!(data.len(), b.estimated_size());
         let batch = RecordBatch::decode(data, true).unwrap();
         assert_eq!(batch.base_offset, 0);
@@ -209,7 +234,7 @@ mod tests {
         let mut b = RecordBatchBuilder::new(10);
         assert!(b.try_push(rec(0, &[0; 500])).is_ok());
         assert!(b.try_push(rec(0, b"")).is_err());
-        assert_eq!(b.estimated_size(), b.build().len());
+        assert_eq!(b.estimated_size(), b.build().unwrap().len());
     }
 
     #[test]
@@ -217,7 +242,7 @@ mod tests {
         let b = RecordBatchBuilder::default();
         assert!(b.is_empty());
         assert_eq!(b.max_batch_size(), 16384);
-        let batch = RecordBatch::decode(b.build(), true).unwrap();
+        let batch = RecordBatch::decode(b.build().unwrap(), true).unwrap();
         assert_eq!(batch.record_count, 0);
         assert_eq!(batch.records().count(), 0);
     }

@@ -17,6 +17,7 @@
 use bytes::Bytes;
 
 use super::batch::{decode_whole, frame, Frame, RecordBatch};
+use super::compression::DEFAULT_MAX_DECOMPRESSED_SIZE;
 use crate::codec::DecodeError;
 
 /// Iterator over the batches in a byte buffer; see [`decode_batches`].
@@ -24,6 +25,7 @@ use crate::codec::DecodeError;
 pub struct RecordBatchIter {
     data: Bytes,
     check_crc: bool,
+    max_decompressed: usize,
     state: State,
 }
 
@@ -42,6 +44,10 @@ enum State {
 /// batch's CRC-32C, as the Java consumer's `check.crcs` (default true)
 /// does; turn it off only for fuzzing.
 ///
+/// A compressed batch may inflate to at most
+/// [`DEFAULT_MAX_DECOMPRESSED_SIZE`] bytes unless
+/// [`RecordBatchIter::max_decompressed_size`] says otherwise.
+///
 /// Yields `Ok(batch)` for each whole batch. A framing error (a batch length
 /// below what any format allows) or an error inside a batch is yielded once
 /// and ends the iteration. A trailing partial batch ends it quietly.
@@ -55,8 +61,18 @@ impl RecordBatchIter {
         Self {
             data,
             check_crc,
+            max_decompressed: DEFAULT_MAX_DECOMPRESSED_SIZE,
             state: State::Running,
         }
+    }
+
+    /// Limit the decompressed size of each batch's records, in bytes (the
+    /// consumer passes its `fetch.max.bytes`): a batch whose codec claims
+    /// or produces more is a `DecompressedTooLarge` error, which ends the
+    /// iteration like any other.
+    pub fn max_decompressed_size(mut self, bytes: usize) -> Self {
+        self.max_decompressed = bytes;
+        self
     }
 
     /// True when iteration stopped at a partial trailing batch.
@@ -93,7 +109,7 @@ impl Iterator for RecordBatchIter {
             }
         };
         let whole = self.data.split_to(len);
-        let batch = decode_whole(whole, self.check_crc);
+        let batch = decode_whole(whole, self.check_crc, self.max_decompressed);
         if batch.is_err() {
             self.state = State::Failed;
         }

@@ -16,15 +16,17 @@
 //! - Control batches (transaction markers) are recognised:
 //!   [`RecordBatch::is_control`], [`ControlRecord`].
 //!
-//! Only uncompressed batches are decoded in this build; a batch written
-//! with another codec is an `UnsupportedCompression` error naming the codec
-//! (see `compression.rs` for where codecs plug in). Message formats v0/v1
-//! are an `UnsupportedVersion` error on `record_batch.magic`.
+//! Every codec Kafka has (gzip, snappy, lz4, zstd) is read and written, in
+//! pure Rust, with bounded decompression (see [`Compression`] and the
+//! `compression/` module). Message formats v0/v1 are an
+//! `UnsupportedVersion` error on `record_batch.magic`.
 //!
 //! Files: `records.rs` (one record), `batch.rs` (one batch), `iter.rs`
 //! (a sequence of batches), `builder.rs` (producer batches),
-//! `compression.rs` (codecs), `control.rs` (control records).
+//! `compression/` (codecs, one file each), `control.rs` (control
+//! records), `aborted.rs` (read_committed filtering).
 
+mod aborted;
 mod batch;
 mod builder;
 mod compression;
@@ -32,13 +34,17 @@ mod control;
 mod iter;
 mod records;
 
+pub use aborted::AbortedTransactionFilter;
 pub use batch::{
     encode_batch, BatchHeader, RecordBatch, RecordIter, TimestampType, ATTRIBUTE_CONTROL,
     ATTRIBUTE_DELETE_HORIZON, ATTRIBUTE_LOG_APPEND_TIME, ATTRIBUTE_TRANSACTIONAL, MAGIC_V2,
     RECORD_BATCH_OVERHEAD,
 };
 pub use builder::{RecordBatchBuilder, DEFAULT_BATCH_SIZE};
-pub use compression::Compression;
+pub use compression::{
+    compress, decompress, Compression, InvalidLevel, UnknownCompression,
+    DEFAULT_MAX_DECOMPRESSED_SIZE,
+};
 pub use control::{ControlRecord, ControlRecordType};
 pub use iter::{decode_batches, RecordBatchIter};
 pub use records::{Header, Record};

@@ -1,0 +1,197 @@
+//! skotch's producer and consumer with every `compression.type` against
+//! the real broker: records come back byte-identical, the broker keeps the
+//! codec (topic `compression.type=producer`, the default), a bad level is
+//! a clear error, and a batch inflating past the consumer's fetch limit is
+//! an error, not an allocation. Interop with other clients per codec is in
+//! `compression_interop.rs`.
+
+mod common;
+
+use bytes::Bytes;
+use skotch::client::{
+    Compression, Consumer, ConsumerConfig, Error, Header, Offset, Producer, ProducerConfig,
+    ProducerRecord,
+};
+
+const COUNT: usize = 2_000;
+
+fn record(topic: &str, i: usize) -> ProducerRecord {
+    ProducerRecord {
+        topic: topic.to_string(),
+        partition: None,
+        key: (i % 11 != 0).then(|| Bytes::from(format!("key-{}", i % 100))),
+        // Compressible text, some nulls, and now and then 100 KB, so lz4
+        // frames span several 64 KB blocks and snappy several chunks.
+        value: match i % 13 {
+            0 => None,
+            5 => Some(Bytes::from(format!("{i}-").repeat(25_000))),
+            _ => Some(Bytes::from(format!("value-{i}-{}", "abc".repeat(i % 40)))),
+        },
+        headers: vec![
+            Header::new("h", "a"),
+            Header::new("h", "b"),
+            Header::new("n", i.to_string()),
+        ],
+        timestamp: None,
+    }
+}
+
+async fn produce(client: &skotch::client::Client, topic: &str, config: ProducerConfig) {
+    let producer = Producer::new(client.clone(), config);
+    let mut deliveries = Vec::new();
+    for i in 0..COUNT {
+        deliveries.push(producer.send(record(topic, i)).await.expect("send"));
+    }
+    producer.flush().await.expect("flush");
+    for d in deliveries {
+        d.await.expect("delivered");
+    }
+}
+
+/// Every record of `topic`, ordered by the "n" header.
+async fn consume(
+    client: &skotch::client::Client,
+    topic: &str,
+) -> Vec<skotch::client::ConsumerRecord> {
+    let mut consumer = Consumer::new(client.clone(), ConsumerConfig::default());
+    consumer
+        .assign_topic(topic, Offset::Earliest)
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !(consumer.at_end() && got.len() >= COUNT) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out with {}",
+            got.len()
+        );
+        got.extend(consumer.poll().await.unwrap().records);
+    }
+    got.sort_by_key(|r| n_of(r));
+    got
+}
+
+fn n_of(r: &skotch::client::ConsumerRecord) -> usize {
+    std::str::from_utf8(r.headers[2].value.as_deref().unwrap())
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_codec_round_trips() {
+    let client = common::client().await;
+    for (codec, level) in [
+        (Compression::None, None),
+        (Compression::Gzip, None),
+        (Compression::Gzip, Some(1)),
+        (Compression::Snappy, None),
+        (Compression::Lz4, Some(17)),
+        (Compression::Zstd, None),
+        (Compression::Zstd, Some(22)),
+    ] {
+        let topic = common::create_topic(&client, &format!("codec-{codec}"), 3).await;
+        let config = ProducerConfig {
+            compression: codec,
+            compression_level: level,
+            ..Default::default()
+        };
+        produce(&client, &topic, config).await;
+        let got = consume(&client, &topic).await;
+        assert_eq!(got.len(), COUNT, "{codec}");
+        for (i, r) in got.iter().enumerate() {
+            let want = record(&topic, i);
+            assert_eq!(n_of(r), i, "{codec}");
+            assert_eq!(r.key, want.key, "{codec} {i}");
+            assert_eq!(r.value, want.value, "{codec} {i}");
+            assert_eq!(r.headers, want.headers, "{codec} {i}");
+        }
+        let seen = common::batch_codecs(&client, &topic).await;
+        assert_eq!(seen, vec![codec], "codec of the stored batches");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_levels_are_config_errors() {
+    let client = common::client().await;
+    let topic = common::create_topic(&client, "codec-level", 1).await;
+    for (codec, level) in [
+        (Compression::Gzip, 10),
+        (Compression::Lz4, 0),
+        (Compression::Zstd, 23),
+        (Compression::Snappy, 1),
+    ] {
+        let producer = Producer::new(
+            client.clone(),
+            ProducerConfig {
+                compression: codec,
+                compression_level: Some(level),
+                ..Default::default()
+            },
+        );
+        let Err(e) = producer.send(ProducerRecord::new(topic.clone(), "v")).await else {
+            panic!("{codec} level {level} accepted");
+        };
+        assert!(matches!(e, Error::Config(_)), "{e}");
+        assert!(e.to_string().contains(&level.to_string()), "{e}");
+    }
+}
+
+/// A gzip batch of 2 MB of zeros is a few KB on the wire; a consumer whose
+/// fetch.max.bytes is 1 MB refuses to inflate it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inflating_past_the_fetch_limit_is_an_error() {
+    let client = common::client().await;
+    let topic = common::create_topic(&client, "codec-bomb", 1).await;
+    let producer = Producer::new(
+        client.clone(),
+        ProducerConfig {
+            compression: Compression::Gzip,
+            batch_size: 4 << 20,
+            max_request_size: 4 << 20,
+            ..Default::default()
+        },
+    );
+    let d = producer
+        .send(ProducerRecord::new(topic.clone(), vec![0u8; 2 << 20]))
+        .await
+        .unwrap();
+    producer.flush().await.unwrap();
+    d.await.unwrap();
+
+    let mut consumer = Consumer::new(
+        client.clone(),
+        ConsumerConfig {
+            fetch_max_bytes: 1 << 20,
+            max_partition_fetch_bytes: 1 << 20,
+            ..Default::default()
+        },
+    );
+    consumer
+        .assign_topic(&topic, Offset::Earliest)
+        .await
+        .unwrap();
+    let e = loop {
+        match consumer.poll().await {
+            Ok(p) => assert!(p.records.is_empty()),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        e.to_string()
+            .contains("more than the limit of 1048576 bytes"),
+        "{e}"
+    );
+    // With the default limit (50 MiB) it reads.
+    let got = {
+        let mut c = Consumer::new(client.clone(), ConsumerConfig::default());
+        c.assign_topic(&topic, Offset::Earliest).await.unwrap();
+        let mut got = Vec::new();
+        while got.is_empty() {
+            got.extend(c.poll().await.unwrap().records);
+        }
+        got
+    };
+    assert_eq!(got[0].value.as_ref().map(|v| v.len()), Some(2 << 20));
+}
