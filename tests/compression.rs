@@ -19,7 +19,7 @@ fn record(topic: &str, i: usize) -> ProducerRecord {
     ProducerRecord {
         topic: topic.to_string(),
         partition: None,
-        key: (i % 11 != 0).then(|| Bytes::from(format!("key-{}", i % 100))),
+        key: (!i.is_multiple_of(11)).then(|| Bytes::from(format!("key-{}", i % 100))),
         // Compressible text, some nulls, and now and then 100 KB, so lz4
         // frames span several 64 KB blocks and snappy several chunks.
         value: match i % 13 {
@@ -68,7 +68,7 @@ async fn consume(
         );
         got.extend(consumer.poll().await.unwrap().records);
     }
-    got.sort_by_key(|r| n_of(r));
+    got.sort_by_key(n_of);
     got
 }
 
