@@ -14,7 +14,7 @@ use base64::Engine;
 use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
-use skotch::client::Admin;
+use skotch::client::{Admin, Compression};
 use skotch::stream::{
     CredentialSource, GroupOptions, GroupProtocol, Headers, KafkaUrl, Message, Metadata,
     StartPosition, Stream, StreamError, WriteOptions,
@@ -65,6 +65,13 @@ enum Command {
         /// Topic to publish to when the URL names several (or none).
         #[arg(long)]
         topic: Option<String>,
+        /// Compress record batches (Java `compression.type`).
+        #[arg(long, value_enum, default_value_t = Codec::None)]
+        compression: Codec,
+        /// Compression level (Java `compression.<codec>.level`): gzip 1-9,
+        /// lz4 1-17, zstd -131072-22; the codec's default when absent.
+        #[arg(long, allow_hyphen_values = true)]
+        compression_level: Option<i32>,
     },
     /// Print messages from the URL's topics.
     Subscribe {
@@ -135,6 +142,27 @@ enum Protocol {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum Codec {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl From<Codec> for Compression {
+    fn from(c: Codec) -> Self {
+        match c {
+            Codec::None => Compression::None,
+            Codec::Gzip => Compression::Gzip,
+            Codec::Snappy => Compression::Snappy,
+            Codec::Lz4 => Compression::Lz4,
+            Codec::Zstd => Compression::Zstd,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Start {
     Earliest,
     Latest,
@@ -186,7 +214,13 @@ async fn run(cli: Cli) -> CliResult {
             headers,
             test,
             topic,
-        } => publish(&stream, &url, &files, format, &headers, test, topic).await,
+            compression,
+            compression_level,
+        } => {
+            stream.options.compression = compression.into();
+            stream.options.compression_level = compression_level;
+            publish(&stream, &url, &files, format, &headers, test, topic).await
+        }
         Command::Subscribe {
             url,
             start_at,

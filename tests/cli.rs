@@ -54,8 +54,36 @@ async fn publish_then_subscribe_round_trip() {
         input,
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = skotch(&["publish", &url], "plain text line\n");
+    // Compressed batches read back like any others.
+    let o = skotch(
+        &[
+            "publish",
+            &url,
+            "--compression",
+            "zstd",
+            "--compression-level",
+            "-5",
+        ],
+        "plain text line\n",
+    );
     assert!(o.status.success(), "{}", stderr(&o));
+    let codecs = common::batch_codecs(&client, &topic).await;
+    assert!(
+        codecs.contains(&skotch::client::Compression::Zstd),
+        "{codecs:?}"
+    );
+    let o = skotch(
+        &[
+            "publish",
+            &url,
+            "--compression",
+            "gzip",
+            "--compression-level",
+            "12",
+        ],
+        "x\n",
+    );
+    assert_one_line_error(&o, "compression.gzip.level must be between 1 and 9, not 12");
 
     let o = skotch(
         &[

@@ -47,7 +47,8 @@ pub use headers::{HeaderError, Headers};
 pub use metadata::Metadata;
 pub use models::{Message, ModelError};
 pub use options::{
-    Auth, CredentialSource, GroupOptions, OptionError, SaslMechanism, StartPosition, StreamOptions,
+    Auth, Compression, CredentialSource, GroupOptions, OptionError, SaslMechanism, StartPosition,
+    StreamOptions,
 };
 pub use skotch_client::{
     GroupHandle, GroupProtocol, ManualCommitListener, Password, RebalanceListener,

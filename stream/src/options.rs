@@ -83,6 +83,10 @@ impl FromStr for StartPosition {
 /// `_` accepted for `-` as hop writes them). Default SCRAM-SHA-512.
 pub use skotch_client::SaslMechanism;
 
+/// Record batch compression codecs (`compression.type`), re-exported from
+/// the client. Text form: `none`, `gzip`, `snappy`, `lz4`, `zstd`.
+pub use skotch_client::Compression;
+
 /// Credentials for SASL authentication (hop's `auth.Auth`): a
 /// [`Credential`](crate::credentials::Credential), as stored in the
 /// credentials file or built with `Auth::new(username, password)`.
@@ -198,6 +202,16 @@ pub struct StreamOptions {
     /// Read as a member of a consumer group. Default none: every partition
     /// is read from `start_at`, nothing is committed.
     pub group: Option<GroupOptions>,
+    /// The codec writers compress record batches with (Java
+    /// `compression.type`: none, gzip, snappy, lz4, zstd). Default none, as
+    /// in Java and hop-client. Readers decode every codec whatever this
+    /// says.
+    pub compression: Compression,
+    /// The level for `compression` (Java `compression.<codec>.level`,
+    /// KIP-390); `None` for the codec's default. See
+    /// [`ProducerConfig::compression_level`](skotch_client::ProducerConfig::compression_level)
+    /// for the ranges; `open_writer` refuses a level out of range.
+    pub compression_level: Option<i32>,
 }
 
 impl Default for StreamOptions {
@@ -210,6 +224,8 @@ impl Default for StreamOptions {
             connect_timeout: Duration::from_millis(10_000),
             produce_timeout: Duration::from_millis(120_000),
             group: None,
+            compression: Compression::None,
+            compression_level: None,
         }
     }
 }
@@ -226,6 +242,8 @@ mod tests {
         assert!(o.auth.is_none());
         assert_eq!(o.connect_timeout, Duration::from_secs(10));
         assert_eq!(o.produce_timeout, Duration::from_secs(120));
+        assert_eq!(o.compression, Compression::None);
+        assert_eq!(o.compression_level, None);
         assert_eq!(Auth::new("u", "p").mechanism, SaslMechanism::ScramSha512);
     }
 

@@ -220,6 +220,11 @@ impl Stream {
     /// Open `url` for writing (hop's `open(url, "w")`).
     pub async fn open_writer(&self, url: &str) -> Result<StreamWriter> {
         let url: KafkaUrl = url.parse()?;
+        // A bad level fails the open, before connecting.
+        self.options
+            .compression
+            .check_level(self.options.compression_level)
+            .map_err(|e| skotch_client::Error::Config(e.to_string()))?;
         let (client, sender) = self.connect(&url).await?;
         for t in &url.topics {
             // Fail at open, not at the first write, when a topic is missing.
@@ -227,6 +232,8 @@ impl Stream {
         }
         let config = ProducerConfig {
             delivery_timeout: self.options.produce_timeout,
+            compression: self.options.compression,
+            compression_level: self.options.compression_level,
             ..Default::default()
         };
         Ok(StreamWriter {
