@@ -143,6 +143,85 @@ fn zstd_skippable_frames_are_passed_over() {
 }
 
 #[test]
+fn zstd_frames_are_checked_as_libzstd_checks_them() {
+    let data = text(3000);
+    let good = compress(Compression::Zstd, None, &data).unwrap();
+    // ruzstd's encoder writes a content checksum (descriptor bit 2).
+    assert_ne!(good[4] & 0x04, 0, "descriptor {:#04x}", good[4]);
+    let reason = |z: Vec<u8>| match decompress(Compression::Zstd, Bytes::from(z), 1 << 20) {
+        Err(DecodeError {
+            kind: DecodeErrorKind::Decompression { reason, .. },
+            ..
+        }) => reason,
+        other => panic!("expected a zstd error, got {other:?}"),
+    };
+
+    // A content checksum that does not match the content.
+    let mut bad = good.clone();
+    *bad.last_mut().unwrap() ^= 0xff;
+    assert!(reason(bad).contains("checksum"));
+
+    // The reserved bit of the frame header descriptor.
+    let mut bad = good.clone();
+    bad[4] |= 0x08;
+    assert!(reason(bad).contains("reserved"));
+
+    // Found by fuzzing: a frame declaring 256 bytes of content (2-byte
+    // Frame_Content_Size 0 = 256) whose three raw blocks are empty.
+    let frame = vec![
+        0x28, 0xb5, 0x2f, 0xfd, // magic
+        0x40, // descriptor: 2-byte content size, window descriptor follows
+        0x00, // window: 1 KiB
+        0x00, 0x00, // content size 0 + 256
+        0x00, 0x00, 0x00, // raw block, 0 bytes
+        0x00, 0x00, 0x00, // raw block, 0 bytes
+        0x01, 0x00, 0x00, // last block: raw, 0 bytes
+    ];
+    assert!(reason(frame.clone()).contains("declares 256 bytes"));
+    // The same frame declaring 0 bytes (1-byte content size in a
+    // single-segment frame) is a valid empty frame.
+    let mut empty = frame[..5].to_vec();
+    empty[4] = 0x20;
+    empty.push(0x00);
+    empty.extend_from_slice(&frame[8..]);
+    assert_eq!(
+        decompress(Compression::Zstd, Bytes::from(empty), 0).unwrap(),
+        Bytes::new()
+    );
+}
+
+#[test]
+fn lz4_frames_cut_short_or_legacy_are_errors() {
+    // Several 64 KB blocks, so there are block boundaries to cut at.
+    let data: Vec<u8> = b"0123456789abcdef"
+        .iter()
+        .copied()
+        .cycle()
+        .take(200_000)
+        .collect();
+    let good = compress(Compression::Lz4, None, &data).unwrap();
+    // Every strict prefix is an error: after the magic, after the frame
+    // descriptor, at each block boundary, before the EndMark's last byte.
+    for cut in 1..good.len() {
+        let e = decompress(
+            Compression::Lz4,
+            Bytes::copy_from_slice(&good[..cut]),
+            1 << 20,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e.kind, DecodeErrorKind::Decompression { .. }),
+            "cut at {cut}: {e}"
+        );
+    }
+    // A legacy frame (magic 0x184C2102) is not read.
+    let mut legacy = vec![0x02, 0x21, 0x4c, 0x18];
+    legacy.extend(&good[4..]);
+    let e = decompress(Compression::Lz4, Bytes::from(legacy), 1 << 20).unwrap_err();
+    assert!(e.to_string().contains("magic"), "{e}");
+}
+
+#[test]
 fn output_above_the_limit_is_an_error() {
     let data = text(100_000);
     for c in CODECS {
