@@ -131,7 +131,7 @@ async fn compacted_offsets_with_gaps_are_read_to_the_end() {
     assert_eq!(last.len(), KEYS + 1);
     for (k, v) in last.iter().filter(|(k, _)| *k != "z") {
         let n: usize = k[1..].parse().unwrap();
-        let want = if n % 2 == 0 { "r3-" } else { "r2-" };
+        let want = if n.is_multiple_of(2) { "r3-" } else { "r2-" };
         assert!(v.starts_with(want), "{k}: {v}");
     }
 

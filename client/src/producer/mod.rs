@@ -87,7 +87,7 @@ pub struct ProducerConfig {
     /// (1-17, default 9) or `compression.zstd.level` (-131072-22, default
     /// 3), KIP-390, for the codec chosen; `None` for its default. lz4 and
     /// zstd accept every level Kafka does but compress at one fixed level
-    /// each (lz4_flex's only one; ruzstd's `Fastest`, about zstd level 1),
+    /// each (lz4_flex's only one; ruzstd's `Fastest`, near C zstd level -1),
     /// see [`Compression::check_level`]. A level out of range, or any level
     /// for none or snappy, makes [`Producer::send`] fail with
     /// [`Error::Config`].

@@ -135,7 +135,7 @@ impl Compression {
     ///
     /// What the levels do: gzip uses them as zlib does; lz4_flex has one
     /// (fast) compressor, so every lz4 level gives the same bytes; ruzstd
-    /// implements only its `Fastest` strategy (about zstd level 1), so
+    /// implements only its `Fastest` strategy (ratio near C zstd level -1), so
     /// every zstd level gives that. Readers never need to know the level.
     pub fn check_level(self, level: Option<i32>) -> Result<(), InvalidLevel> {
         let Some(level) = level else {

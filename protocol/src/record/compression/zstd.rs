@@ -18,7 +18,8 @@
 //!
 //! Encoding: ruzstd implements only its `Uncompressed` and `Fastest`
 //! strategies (its `Default`, `Better` and `Best` panic as unimplemented),
-//! so every requested level compresses with `Fastest`, about zstd level 1.
+//! so every requested level compresses with `Fastest` (meant as zstd level 1;
+//! measured, its ratio is near C zstd level -1).
 
 use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
 use ruzstd::decoding::StreamingDecoder;
