@@ -5,11 +5,12 @@
 //! `cargo bench --bench memcpy`.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use skotch::protocol::record::Compression;
 
+#[path = "support/config.rs"]
+mod config;
 #[path = "support/payload.rs"]
 mod payload;
 
@@ -35,16 +36,9 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(20)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = config::config();
     targets = bench
 }
 criterion_main!(benches);

@@ -18,7 +18,6 @@
 //! number of bytes. Run with `cargo bench --bench record_batch`.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
@@ -26,6 +25,8 @@ use skotch::protocol::record::{
     compress, decode_batches, decompress, Compression, Record, DEFAULT_MAX_DECOMPRESSED_SIZE,
 };
 
+#[path = "support/config.rs"]
+mod config;
 #[path = "support/payload.rs"]
 mod payload;
 
@@ -149,19 +150,9 @@ fn bench_codecs(c: &mut Criterion, records: &[Record]) {
     g.finish();
 }
 
-/// Short runs (the whole file takes under three minutes): the figures are
-/// for comparing codecs with each other and with memcpy, not for
-/// detecting 1 % regressions.
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(20)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = config::config();
     targets = bench
 }
 criterion_main!(benches);
