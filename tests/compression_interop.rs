@@ -25,18 +25,15 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use skotch::client::{
-    Client, Compression, ConnKind, Consumer, ConsumerConfig, Header, Offset, Producer,
-    ProducerConfig, ProducerRecord,
+    Client, Compression, Consumer, ConsumerConfig, Header, Offset, Producer, ProducerConfig,
+    ProducerRecord,
 };
-use skotch::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use skotch::protocol::messages::FetchRequest;
-use skotch::protocol::record::{decode_batches, TimestampType};
+use skotch::protocol::record::TimestampType;
 
 /// Records the peers produce; 3 partitions.
 const FROM_PEER: usize = 2000;
@@ -103,26 +100,16 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.expect("peer task")
 }
 
-fn json_lines(lines: &[String]) -> Vec<Value> {
-    lines
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("JSON line {l:?}: {e}")))
-        .collect()
-}
-
-fn b64(v: &Value) -> Option<Vec<u8>> {
-    v.as_str().map(|s| {
-        base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .expect("base64 from the peer's consumer")
-    })
-}
-
 fn headers_of(v: &Value) -> Vec<(String, Option<Vec<u8>>)> {
     v.as_array()
         .expect("headers array")
         .iter()
-        .map(|h| (h[0].as_str().expect("header key").to_string(), b64(&h[1])))
+        .map(|h| {
+            (
+                h[0].as_str().expect("header key").to_string(),
+                common::b64(&h[1]),
+            )
+        })
         .collect()
 }
 
@@ -133,87 +120,10 @@ fn headers_as_pairs(headers: &[Header]) -> Vec<(String, Option<Vec<u8>>)> {
         .collect()
 }
 
-/// What one raw batch held, from a fetch that bypasses the Consumer.
-#[derive(Debug)]
-struct BatchInfo {
-    codec: Option<Compression>,
-    records: usize,
-    /// Bytes of keys, values and header keys and values: a lower bound of
-    /// the batch's uncompressed size.
-    payload: usize,
-}
-
-/// Fetch every batch of `topic`'s partitions raw (one FetchRequest per
-/// step, from offset 0 to the high watermark) and decode it with the
-/// protocol crate, CRCs checked.
-async fn raw_batches(client: &Client, topic: &str) -> Vec<BatchInfo> {
-    let info = client.topic(topic).await.expect("topic metadata");
-    let mut out = Vec::new();
-    for p in &info.partitions {
-        let partition = p.partition;
-        let leader = client.leader(topic, partition).await.expect("leader");
-        let conn = client
-            .connection(leader, ConnKind::General)
-            .await
-            .expect("connection");
-        let mut offset = 0;
-        loop {
-            let req = FetchRequest {
-                max_wait_ms: 0,
-                min_bytes: 0,
-                max_bytes: 64 << 20,
-                topics: vec![FetchTopic {
-                    topic: topic.to_string(),
-                    topic_id: info.id,
-                    partitions: vec![FetchPartition {
-                        partition,
-                        fetch_offset: offset,
-                        partition_max_bytes: 16 << 20,
-                        ..Default::default()
-                    }],
-                }],
-                ..Default::default()
-            };
-            let resp = conn.send(&req).await.expect("raw fetch");
-            let data = &resp.responses[0].partitions[0];
-            assert_eq!(data.error_code, 0, "raw fetch of {topic}-{partition}");
-            let records = data.records.clone().unwrap_or_default();
-            let mut progressed = false;
-            for batch in decode_batches(records, true) {
-                let batch = batch.expect("a whole, valid batch");
-                let mut info = BatchInfo {
-                    codec: batch.compression(),
-                    records: 0,
-                    payload: 0,
-                };
-                for r in batch.records() {
-                    let r = r.expect("record");
-                    info.records += 1;
-                    info.payload += r.key.map_or(0, |k| k.len()) + r.value.map_or(0, |v| v.len());
-                    for h in &r.headers {
-                        info.payload += h.key.len() + h.value.as_ref().map_or(0, Bytes::len);
-                    }
-                }
-                offset = batch.next_offset();
-                progressed = true;
-                out.push(info);
-            }
-            if offset >= data.high_watermark {
-                break;
-            }
-            assert!(
-                progressed,
-                "raw fetch of {topic}-{partition} stuck at {offset}"
-            );
-        }
-    }
-    out
-}
-
 /// Every batch of `topic` carries `codec` in its attributes and together
 /// they hold `count` records. Returns the largest batch's payload bytes.
 async fn assert_codec(client: &Client, topic: &str, codec: Compression, count: usize) -> usize {
-    let batches = raw_batches(client, topic).await;
+    let batches = common::raw_batches(client, topic).await;
     for b in &batches {
         assert_eq!(b.codec, Some(codec), "batch codec in {topic}: {b:?}");
     }
@@ -241,7 +151,7 @@ async fn peer_to_skotch(client: Client, peer: Peer, codec: Compression) {
         "--compression".into(),
         codec.name().into(),
     ];
-    let produced = json_lines(
+    let produced = common::json_lines(
         &blocking(move || peer.produce(&args.iter().map(String::as_str).collect::<Vec<_>>())).await,
     );
     assert_eq!(produced.len(), FROM_PEER);
@@ -428,7 +338,7 @@ async fn skotch_to_peer(client: Client, peer: Peer, codec: Compression) {
         "--timeout-ms".into(),
         "60000".into(),
     ];
-    let read = json_lines(
+    let read = common::json_lines(
         &blocking(move || peer.consume(&args.iter().map(String::as_str).collect::<Vec<_>>())).await,
     );
     assert_eq!(read.len(), TO_PEER);
@@ -446,12 +356,12 @@ async fn skotch_to_peer(client: Client, peer: Peer, codec: Compression) {
         let want = &records[i];
         let what = format!("skotch {} -> {} record {i}", codec.name(), peer.name());
         assert_eq!(
-            b64(&r["key"]),
+            common::b64(&r["key"]),
             want.key.as_ref().map(|k| k.to_vec()),
             "{what}"
         );
         assert_eq!(
-            b64(&r["value"]),
+            common::b64(&r["value"]),
             want.value.as_ref().map(|v| v.to_vec()),
             "{what}"
         );

@@ -9,29 +9,12 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use bytes::Bytes;
-use serde_json::Value;
 use skotch::client::{
     Consumer, ConsumerConfig, Header, Offset, Producer, ProducerConfig, ProducerRecord,
 };
 
 const COUNT: usize = 3000;
-
-fn b64(v: &Value) -> Option<Vec<u8>> {
-    v.as_str().map(|s| {
-        base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .expect("base64 from JavaConsumer")
-    })
-}
-
-fn json_lines(lines: &[String]) -> Vec<Value> {
-    lines
-        .iter()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_consumer_reads_skotch_records() {
@@ -69,29 +52,35 @@ async fn java_consumer_reads_skotch_records() {
             "60000",
         ],
     );
-    let records = json_lines(&out);
+    let records = common::json_lines(&out);
     assert_eq!(records.len(), COUNT);
 
     // What the Java partitioner picks for each key.
     let keys: Vec<String> = (0..500).map(|k| format!("key-{k}")).collect();
     let mut args = vec!["6"];
     args.extend(keys.iter().map(String::as_str));
-    let java_partition: HashMap<String, i64> = json_lines(&common::java("JavaPartitioner", &args))
-        .into_iter()
-        .map(|v| {
-            (
-                v["key"].as_str().unwrap().to_string(),
-                v["partition"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let java_partition: HashMap<String, i64> =
+        common::json_lines(&common::java("JavaPartitioner", &args))
+            .into_iter()
+            .map(|v| {
+                (
+                    v["key"].as_str().unwrap().to_string(),
+                    v["partition"].as_i64().unwrap(),
+                )
+            })
+            .collect();
 
     let mut seen = vec![false; COUNT];
     for r in &records {
         let headers = r["headers"].as_array().unwrap();
         let pairs: Vec<(String, Vec<u8>)> = headers
             .iter()
-            .map(|h| (h[0].as_str().unwrap().to_string(), b64(&h[1]).unwrap()))
+            .map(|h| {
+                (
+                    h[0].as_str().unwrap().to_string(),
+                    common::b64(&h[1]).unwrap(),
+                )
+            })
             .collect();
         assert_eq!(pairs[0], ("h".to_string(), b"a".to_vec()));
         assert_eq!(pairs[1], ("h".to_string(), b"b".to_vec()));
@@ -101,10 +90,10 @@ async fn java_consumer_reads_skotch_records() {
             .unwrap();
         assert!(!seen[i]);
         seen[i] = true;
-        let key = String::from_utf8(b64(&r["key"]).unwrap()).unwrap();
+        let key = String::from_utf8(common::b64(&r["key"]).unwrap()).unwrap();
         assert_eq!(key, format!("key-{}", i % 500));
         let want_value = (i % 10 != 3).then(|| format!("value-{i}").into_bytes());
-        assert_eq!(b64(&r["value"]), want_value);
+        assert_eq!(common::b64(&r["value"]), want_value);
         assert_eq!(
             r["partition"].as_i64().unwrap(),
             java_partition[&key],
@@ -118,7 +107,7 @@ async fn skotch_reads_java_producer_records() {
     let client = common::client().await;
     let topic = common::create_topic(&client, "from-java", 6).await;
     let bootstrap = common::bootstrap();
-    let produced = json_lines(&common::java(
+    let produced = common::json_lines(&common::java(
         "JavaProducer",
         &[
             &bootstrap,

@@ -132,17 +132,9 @@ async fn read_committed_skips_aborted_transactions_and_markers() {
                 "--read-committed",
             ],
         );
-        let java_values: Vec<String> = java
+        let java_values: Vec<String> = common::json_lines(&java)
             .iter()
-            .map(|l| {
-                let v: Value = serde_json::from_str(l).unwrap();
-                let b = base64::Engine::decode(
-                    &base64::engine::general_purpose::STANDARD,
-                    v["value"].as_str().unwrap(),
-                )
-                .unwrap();
-                String::from_utf8(b).unwrap()
-            })
+            .map(|v| String::from_utf8(common::b64(&v["value"]).unwrap()).unwrap())
             .collect();
         assert_eq!(per_producer(&java_values), per_producer(&committed));
     }

@@ -156,56 +156,116 @@ pub fn skotch_with_auth_file(
     child.wait_with_output().unwrap()
 }
 
-/// The compression codecs of every record batch stored in `topic` (all
-/// partitions, from offset 0), deduplicated in order of appearance: a raw
-/// Fetch, since the consumer hides batches. Shows which codec the broker
-/// kept.
-pub async fn batch_codecs(
-    client: &skotch::client::Client,
-    topic: &str,
-) -> Vec<skotch::client::Compression> {
+/// One JSON object per line of a peer program's output.
+pub fn json_lines(lines: &[String]) -> Vec<serde_json::Value> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// The bytes of a base64 string (standard alphabet, padded) in a peer's
+/// JSON output; `None` for JSON null.
+pub fn b64(v: &serde_json::Value) -> Option<Vec<u8>> {
+    use base64::Engine;
+    v.as_str().map(|s| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .expect("base64 from the peer's consumer")
+    })
+}
+
+/// What one raw record batch held, from a fetch that bypasses the
+/// Consumer (which hides batches).
+#[derive(Debug)]
+pub struct BatchInfo {
+    /// The codec in the batch's attributes.
+    pub codec: Option<skotch::client::Compression>,
+    /// Records in the batch.
+    pub records: usize,
+    /// Bytes of keys, values and header keys and values: a lower bound of
+    /// the batch's uncompressed size.
+    pub payload: usize,
+}
+
+/// Every batch stored in `topic`'s partitions, fetched raw (one
+/// FetchRequest per step, from offset 0 to the high watermark) and decoded
+/// with the protocol crate, CRCs checked. Shows what the broker kept.
+pub async fn raw_batches(client: &Client, topic: &str) -> Vec<BatchInfo> {
     use skotch::client::ConnKind;
     use skotch::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
     use skotch::protocol::messages::FetchRequest;
-    let md = client.topic(topic).await.expect("topic metadata");
-    let mut codecs = Vec::new();
-    for p in &md.partitions {
-        let leader = client.leader(topic, p.partition).await.expect("leader");
+    let info = client.topic(topic).await.expect("topic metadata");
+    let mut out = Vec::new();
+    for p in &info.partitions {
+        let partition = p.partition;
+        let leader = client.leader(topic, partition).await.expect("leader");
         let conn = client
-            .connection(leader, ConnKind::Fetch)
+            .connection(leader, ConnKind::General)
             .await
-            .expect("connect");
-        let req = FetchRequest {
-            max_wait_ms: 0,
-            min_bytes: 1,
-            max_bytes: 64 << 20,
-            topics: vec![FetchTopic {
-                topic: topic.to_string(),
-                topic_id: md.id,
-                partitions: vec![FetchPartition {
-                    partition: p.partition,
-                    fetch_offset: 0,
-                    partition_max_bytes: 64 << 20,
-                    ..Default::default()
+            .expect("connection");
+        let mut offset = 0;
+        loop {
+            let req = FetchRequest {
+                max_wait_ms: 0,
+                min_bytes: 0,
+                max_bytes: 64 << 20,
+                topics: vec![FetchTopic {
+                    topic: topic.to_string(),
+                    topic_id: info.id,
+                    partitions: vec![FetchPartition {
+                        partition,
+                        fetch_offset: offset,
+                        partition_max_bytes: 16 << 20,
+                        ..Default::default()
+                    }],
                 }],
-            }],
-            ..Default::default()
-        };
-        let version = conn.version::<FetchRequest>().expect("Fetch version");
-        let resp = conn
-            .send_version(&req, version, std::time::Duration::from_secs(30))
-            .await
-            .expect("fetch");
-        for t in resp.responses {
-            for part in t.partitions {
-                let data = part.records.unwrap_or_default();
-                for b in skotch::protocol::record::decode_batches(data, true) {
-                    let c = b.expect("batch").compression().expect("known codec");
-                    if !codecs.contains(&c) {
-                        codecs.push(c);
+                ..Default::default()
+            };
+            let resp = conn.send(&req).await.expect("raw fetch");
+            let data = &resp.responses[0].partitions[0];
+            assert_eq!(data.error_code, 0, "raw fetch of {topic}-{partition}");
+            let records = data.records.clone().unwrap_or_default();
+            let mut progressed = false;
+            for batch in skotch::protocol::record::decode_batches(records, true) {
+                let batch = batch.expect("a whole, valid batch");
+                let mut info = BatchInfo {
+                    codec: batch.compression(),
+                    records: 0,
+                    payload: 0,
+                };
+                for r in batch.records() {
+                    let r = r.expect("record");
+                    info.records += 1;
+                    info.payload += r.key.map_or(0, |k| k.len()) + r.value.map_or(0, |v| v.len());
+                    for h in &r.headers {
+                        info.payload += h.key.len() + h.value.as_ref().map_or(0, |v| v.len());
                     }
                 }
+                offset = batch.next_offset();
+                progressed = true;
+                out.push(info);
             }
+            if offset >= data.high_watermark {
+                break;
+            }
+            assert!(
+                progressed,
+                "raw fetch of {topic}-{partition} stuck at {offset}"
+            );
+        }
+    }
+    out
+}
+
+/// The codecs of every batch stored in `topic`, deduplicated in order of
+/// appearance.
+pub async fn batch_codecs(client: &Client, topic: &str) -> Vec<skotch::client::Compression> {
+    let mut codecs = Vec::new();
+    for b in raw_batches(client, topic).await {
+        let c = b.codec.expect("known codec");
+        if !codecs.contains(&c) {
+            codecs.push(c);
         }
     }
     codecs
