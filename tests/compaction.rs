@@ -85,7 +85,8 @@ async fn compacted_offsets_with_gaps_are_read_to_the_end() {
             compression: Compression::Lz4,
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     // Rounds in separate segments; round 3 has only the even keys. The
     // cleaner neither cleans nor learns keys from the active segment, so a
     // last record of another key rolls round 3 out of it. Then rounds 0

@@ -37,7 +37,7 @@ fn record(topic: &str, i: usize) -> ProducerRecord {
 }
 
 async fn produce(client: &skotch::client::Client, topic: &str, config: ProducerConfig) {
-    let producer = Producer::new(client.clone(), config);
+    let producer = Producer::new(client.clone(), config).unwrap();
     let mut deliveries = Vec::new();
     for i in 0..COUNT {
         deliveries.push(producer.send(record(topic, i)).await.expect("send"));
@@ -81,6 +81,7 @@ fn n_of(r: &skotch::client::ConsumerRecord) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_codec_round_trips() {
+    common::init_logging();
     let client = common::client().await;
     for (codec, level) in [
         (Compression::None, None),
@@ -115,22 +116,21 @@ async fn every_codec_round_trips() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_levels_are_config_errors() {
     let client = common::client().await;
-    let topic = common::create_topic(&client, "codec-level", 1).await;
+    // Refused when the producer is built, before any topic is involved.
     for (codec, level) in [
         (Compression::Gzip, 10),
         (Compression::Lz4, 0),
         (Compression::Zstd, 23),
         (Compression::Snappy, 1),
     ] {
-        let producer = Producer::new(
+        let Err(e) = Producer::new(
             client.clone(),
             ProducerConfig {
                 compression: codec,
                 compression_level: Some(level),
                 ..Default::default()
             },
-        );
-        let Err(e) = producer.send(ProducerRecord::new(topic.clone(), "v")).await else {
+        ) else {
             panic!("{codec} level {level} accepted");
         };
         assert!(matches!(e, Error::Config(_)), "{e}");
@@ -152,7 +152,8 @@ async fn inflating_past_the_fetch_limit_is_an_error() {
             max_request_size: 4 << 20,
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     let d = producer
         .send(ProducerRecord::new(topic.clone(), vec![0u8; 2 << 20]))
         .await

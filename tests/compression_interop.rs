@@ -318,7 +318,7 @@ async fn skotch_to_peer(client: Client, peer: Peer, codec: Compression) {
         linger: Duration::from_millis(20),
         ..Default::default()
     };
-    let producer = Producer::new(client.clone(), config);
+    let producer = Producer::new(client.clone(), config).unwrap();
     let records = skotch_records(&topic, codec);
     let mut deliveries = Vec::with_capacity(records.len());
     for r in records.iter().cloned() {

@@ -187,7 +187,7 @@ const RECORDS: i64 = 50_000;
 
 /// Write `RECORDS` records, numbered, spread over a few seconds.
 async fn produce_slowly(client: Client, topic: String) {
-    let producer = Producer::new(client, ProducerConfig::default());
+    let producer = Producer::new(client, ProducerConfig::default()).unwrap();
     let mut pending = Vec::new();
     for i in 0..RECORDS {
         pending.push(
@@ -349,7 +349,7 @@ async fn crash_resumes_at_lowest_unfinished(protocol: GroupProtocol) {
 }
 
 async fn produce_n(client: &Client, topic: &str, n: i64) {
-    let producer = Producer::new(client.clone(), ProducerConfig::default());
+    let producer = Producer::new(client.clone(), ProducerConfig::default()).unwrap();
     let mut pending = Vec::new();
     for i in 0..n {
         pending.push(

@@ -116,7 +116,7 @@ impl Drop for JavaMember {
 
 /// `per_partition` records into each partition of `topic`.
 async fn produce(client: &Client, topic: &str, per_partition: i64, only: Option<i32>) {
-    let producer = Producer::new(client.clone(), ProducerConfig::default());
+    let producer = Producer::new(client.clone(), ProducerConfig::default()).unwrap();
     let mut deliveries = Vec::new();
     for p in 0..PARTITIONS {
         if only.is_some_and(|o| o != p) {

@@ -20,7 +20,7 @@ const COUNT: usize = 3000;
 async fn java_consumer_reads_skotch_records() {
     let client = common::client().await;
     let topic = common::create_topic(&client, "to-java", 6).await;
-    let producer = Producer::new(client.clone(), ProducerConfig::default());
+    let producer = Producer::new(client.clone(), ProducerConfig::default()).unwrap();
     let mut deliveries = Vec::new();
     for i in 0..COUNT {
         let rec = ProducerRecord {

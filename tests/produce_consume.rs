@@ -50,7 +50,7 @@ async fn hundred_thousand_records_round_trip() {
     let topic = common::create_topic(&client, "roundtrip", 6).await;
 
     let base_ts = now_ms();
-    let producer = Producer::new(client.clone(), ProducerConfig::default());
+    let producer = Producer::new(client.clone(), ProducerConfig::default()).unwrap();
     let mut deliveries = Vec::with_capacity(COUNT);
     for i in 0..COUNT {
         deliveries.push(
@@ -138,7 +138,8 @@ async fn acks_and_start_positions() {
                 acks,
                 ..Default::default()
             },
-        );
+        )
+        .unwrap();
         let mut ds = Vec::new();
         for i in base..base + 10 {
             let mut r = ProducerRecord::new(&topic, format!("v{i}"));

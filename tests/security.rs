@@ -69,7 +69,7 @@ async fn connect_err(config: ClientConfig) -> Error {
 }
 
 async fn produce_and_consume(client: &Client, topic: &str, n: usize) {
-    let producer = Producer::new(client.clone(), ProducerConfig::default());
+    let producer = Producer::new(client.clone(), ProducerConfig::default()).unwrap();
     let mut deliveries = Vec::new();
     for i in 0..n {
         deliveries.push(

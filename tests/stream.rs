@@ -117,7 +117,7 @@ async fn write_and_read_several_topics_until_eos() {
 async fn records_without_format_header_fall_back_like_hop() {
     let client = common::client().await;
     let topic = common::create_topic(&client, "stream-fallback", 1).await;
-    let producer = Producer::new(client.clone(), ProducerConfig::default());
+    let producer = Producer::new(client.clone(), ProducerConfig::default()).unwrap();
     for v in [&b"{\"ok\":true}"[..], b"not json"] {
         producer
             .send(ProducerRecord::new(&topic, Bytes::copy_from_slice(v)))

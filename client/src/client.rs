@@ -139,7 +139,7 @@ impl Client {
         for i in 0..self.inner.config.bootstrap_servers.len() {
             let res = async {
                 let conn = self.connection(bootstrap_id(i), ConnKind::General).await?;
-                self.refresh_with(&conn, false).await
+                self.refresh_with(&conn, false, false).await
             }
             .await;
             match res {
@@ -277,6 +277,19 @@ impl Client {
     /// Refresh metadata for `topics` (added to the topics this client
     /// tracks) and return the new snapshot.
     pub async fn refresh_metadata(&self, topics: &[String]) -> Result<Arc<ClusterMetadata>> {
+        self.refresh_metadata_allowing(topics, false).await
+    }
+
+    /// [`refresh_metadata`](Self::refresh_metadata), letting the broker
+    /// create topics it does not know when `allow_auto_create` is true (its
+    /// `auto.create.topics.enable` decides), as the Java producer's
+    /// requests do. A newly created topic is reported with
+    /// LEADER_NOT_AVAILABLE until it has leaders.
+    pub async fn refresh_metadata_allowing(
+        &self,
+        topics: &[String],
+        allow_auto_create: bool,
+    ) -> Result<Arc<ClusterMetadata>> {
         lock(&self.inner.interest).extend(topics.iter().cloned());
         let started = Instant::now();
         let _g = self.inner.refresh.lock().await;
@@ -297,17 +310,22 @@ impl Client {
             }
         }
         let conn = self.any_connection().await?;
-        self.refresh_with(&conn, false).await
+        self.refresh_with(&conn, false, allow_auto_create).await
     }
 
     /// Metadata describing every topic in the cluster.
     pub async fn fetch_all_topics(&self) -> Result<Arc<ClusterMetadata>> {
         let _g = self.inner.refresh.lock().await;
         let conn = self.any_connection().await?;
-        self.refresh_with(&conn, true).await
+        self.refresh_with(&conn, true, false).await
     }
 
-    async fn refresh_with(&self, conn: &Connection, all: bool) -> Result<Arc<ClusterMetadata>> {
+    async fn refresh_with(
+        &self,
+        conn: &Connection,
+        all: bool,
+        allow_auto_create: bool,
+    ) -> Result<Arc<ClusterMetadata>> {
         let topics: Vec<String> = lock(&self.inner.interest).iter().cloned().collect();
         let req = MetadataRequest {
             // v1+: null = all topics; an empty list = brokers only.
@@ -324,11 +342,10 @@ impl Client {
                         .collect(),
                 )
             },
-            // Like librdkafka and Java's consumer default
-            // (allow.auto.create.topics is honoured only by the broker's
-            // auto.create.topics.enable): asking about a topic never creates
-            // it, so a typo is an "unknown topic" error, not a new topic.
-            allow_auto_topic_creation: false,
+            // Unless the producer asks (Java's producer does): asking about
+            // a topic never creates it, so a typo is an "unknown topic"
+            // error, not a new topic.
+            allow_auto_topic_creation: allow_auto_create,
             ..Default::default()
         };
         // Version 0 treats an empty list as "all topics"; we need v1+.
@@ -352,13 +369,23 @@ impl Client {
     /// Errors: [`Error::UnknownTopic`] when the broker says it does not
     /// exist; other topic-level errors as [`Error::Broker`].
     pub async fn topic(&self, topic: &str) -> Result<TopicInfo> {
+        self.topic_allowing(topic, false).await
+    }
+
+    /// [`topic`](Self::topic), letting the broker create the topic when
+    /// `allow_auto_create` is true (see
+    /// [`refresh_metadata_allowing`](Self::refresh_metadata_allowing)); a
+    /// topic being created is a retriable LEADER_NOT_AVAILABLE error.
+    pub async fn topic_allowing(&self, topic: &str, allow_auto_create: bool) -> Result<TopicInfo> {
         let md = self.metadata();
         if !self.is_stale() {
             if let Some(t) = md.topics.get(topic) {
                 return Ok(t.clone());
             }
         }
-        let md = self.refresh_metadata(&[topic.to_string()]).await?;
+        let md = self
+            .refresh_metadata_allowing(&[topic.to_string()], allow_auto_create)
+            .await?;
         if let Some(t) = md.topics.get(topic) {
             return Ok(t.clone());
         }

@@ -95,6 +95,16 @@ pub enum Error {
     #[error("cannot encode request: {0}")]
     Encode(#[from] EncodeError),
 
+    /// `buffer.memory` has no room for the record now
+    /// (`Producer::try_send`, which does not wait).
+    #[error("buffer.memory is full: {needed} bytes needed, {available} free")]
+    BufferFull {
+        /// Bytes the record's batch needs.
+        needed: usize,
+        /// Bytes free.
+        available: usize,
+    },
+
     /// A topic does not exist (after metadata was refreshed).
     #[error("unknown topic {0:?}")]
     UnknownTopic(String),

@@ -29,7 +29,8 @@ pub use consumer::{
 pub use error::{AuthFailure, Error, Result, TlsFailure};
 pub use group::{GroupHandle, ManualCommitListener, RebalanceListener};
 pub use producer::{
-    Acks, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+    Acks, BatchAck, DeliveryCallback, DeliveryFuture, DeliveryReport, Producer, ProducerConfig,
+    ProducerRecord, RecordMetadata,
 };
 pub use security::{Password, SaslConfig, SaslMechanism, SecurityProtocol};
 pub use skotch_protocol as protocol;

@@ -234,10 +234,13 @@ impl Stream {
             delivery_timeout: self.options.produce_timeout,
             compression: self.options.compression,
             compression_level: self.options.compression_level,
+            // hop-client's behaviour: writing to a topic that does not
+            // exist is an error, never a new topic.
+            allow_auto_create_topics: false,
             ..Default::default()
         };
         Ok(StreamWriter {
-            producer: Producer::new(client, config),
+            producer: Producer::new(client, config)?,
             topics: url.topics,
             sender,
             pending: FuturesUnordered::new(),

@@ -3,6 +3,8 @@
 //! programs in tests/java and the librdkafka ones in tests/python.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;

@@ -337,6 +337,28 @@ impl Connection {
         self.inner.send_version(req, version, timeout, true).await
     }
 
+    /// [`send_version`](Self::send_version), calling `queued` as soon as
+    /// the request is in the connection's write queue, before its answer.
+    /// Requests reach the socket in queue order, so a caller that must
+    /// keep requests in order (the idempotent producer's batches of one
+    /// partition) queues the next one only after `queued` ran.
+    pub async fn send_version_queued<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+        queued: impl FnOnce(),
+    ) -> Result<R::Response> {
+        let body = self
+            .inner
+            .send_raw_queued(req, version, true, timeout, true, queued)
+            .await?;
+        R::Response::decode(&mut Reader::new(body), version).map_err(|source| Error::Decode {
+            addr: self.inner.addr.clone(),
+            source,
+        })
+    }
+
     /// Send a request the broker will not answer (produce with acks=0);
     /// returns once it has been written to the socket.
     pub async fn send_no_response<R: Request>(&self, req: &R, version: i16) -> Result<()> {
@@ -382,6 +404,21 @@ impl Inner {
         timeout: Duration,
         gated: bool,
     ) -> Result<Bytes> {
+        self.send_raw_queued(req, version, expects_response, timeout, gated, || ())
+            .await
+    }
+
+    /// [`send_raw`](Self::send_raw), calling `queued` once the request is
+    /// in the write queue (not called when it fails before that).
+    async fn send_raw_queued<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        expects_response: bool,
+        timeout: Duration,
+        gated: bool,
+        queued: impl FnOnce(),
+    ) -> Result<Bytes> {
         if let Some(e) = self.shared.closed_error() {
             return Err(e);
         }
@@ -412,6 +449,7 @@ impl Inner {
             };
             self.tx.send(out).await.map_err(|_| self.closed())?;
         }
+        queued();
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(self.closed()),

@@ -50,55 +50,51 @@ pub fn partition_for_key(key: &[u8], partitions: i32) -> i32 {
     (murmur2(key) & 0x7fff_ffff) % partitions.max(1)
 }
 
-/// Sticky partition choice for records without a key (KIP-794's uniform
-/// sticky partitioner): one partition receives records until `batch_size`
-/// bytes have gone to it, then another is chosen.
+/// Sticky partition choice for one topic's records without a key
+/// (KIP-794's uniform sticky partitioner): one partition receives records
+/// until `batch_size` bytes have gone to it, then another is chosen.
 #[derive(Debug, Clone, Default)]
 pub struct StickyPartitioner {
-    /// Per topic: current partition and bytes produced to it since the
-    /// switch.
-    current: std::collections::HashMap<String, (i32, usize)>,
+    /// Current partition and bytes produced to it since the switch.
+    current: Option<(i32, usize)>,
 }
 
 impl StickyPartitioner {
-    /// The partition for an unkeyed record of `size` bytes to `topic`.
-    /// `available` lists partitions with a known leader (may be empty: then
-    /// any of `0..partitions`); `random` is any random number.
+    /// The partition for an unkeyed record of `size` bytes to a topic of
+    /// `partitions` partitions. `available` lists partitions with a known
+    /// leader (may be empty: then any of `0..partitions`); `random` gives
+    /// a random number, asked for only when switching.
     pub fn partition(
         &mut self,
-        topic: &str,
         partitions: i32,
         available: &[i32],
         size: usize,
         batch_size: usize,
-        random: u32,
+        random: impl FnOnce() -> u32,
     ) -> i32 {
-        let entry = self.current.get(topic).copied();
-        let p = match entry {
-            Some((p, produced)) if produced < batch_size && p < partitions => p,
-            prev => Self::choose(partitions, available, prev.map(|(p, _)| p), random),
+        let (p, produced) = match self.current {
+            Some((p, produced)) if produced < batch_size && p < partitions => (p, produced),
+            prev => (
+                Self::choose(partitions, available, prev.map(|(p, _)| p), random()),
+                0,
+            ),
         };
-        let produced = match entry {
-            Some((q, n)) if q == p => n + size,
-            _ => size,
-        };
-        self.current.insert(topic.to_string(), (p, produced));
+        self.current = Some((p, produced.saturating_add(size)));
         p
     }
 
     fn choose(partitions: i32, available: &[i32], previous: Option<i32>, random: u32) -> i32 {
-        let pick_from = |n: usize| -> usize { (random as usize) % n.max(1) };
+        let pick = |n: usize| -> usize { (random as usize) % n.max(1) };
         if available.len() > 1 {
-            // Move away from the previous partition when there is a choice.
-            let others: Vec<i32> = available
-                .iter()
-                .copied()
-                .filter(|p| Some(*p) != previous)
-                .collect();
-            others
-                .get(pick_from(others.len()))
-                .copied()
-                .unwrap_or(available[0])
+            // Move away from the previous partition when there is a choice,
+            // without building a list: pick among the others by index.
+            let skip = previous.and_then(|p| available.iter().position(|&a| a == p));
+            let n = available.len() - usize::from(skip.is_some());
+            let mut i = pick(n);
+            if skip.is_some_and(|s| i >= s) {
+                i += 1;
+            }
+            available.get(i).copied().unwrap_or(available[0])
         } else if let Some(&p) = available.first() {
             p
         } else {
@@ -137,20 +133,23 @@ mod tests {
 
     #[test]
     fn sticky_switches_after_batch_size() {
-        let mut s = StickyPartitioner::default();
         let avail = [0, 1, 2];
-        let p = s.partition("t", 3, &avail, 10, 25, 7);
-        assert_eq!(s.partition("t", 3, &avail, 10, 25, 8), p);
-        assert_eq!(s.partition("t", 3, &avail, 10, 25, 9), p);
-        // 30 bytes >= 25: next record moves elsewhere.
-        let q = s.partition("t", 3, &avail, 10, 25, 1);
-        assert_ne!(q, p);
+        for seed in 0..12 {
+            let mut s = StickyPartitioner::default();
+            let p = s.partition(3, &avail, 10, 25, || seed);
+            assert_eq!(s.partition(3, &avail, 10, 25, || 8), p);
+            assert_eq!(s.partition(3, &avail, 10, 25, || 9), p);
+            // 30 bytes >= 25: next record moves elsewhere.
+            let q = s.partition(3, &avail, 10, 25, || seed + 1);
+            assert_ne!(q, p);
+            assert!(avail.contains(&q));
+        }
     }
 
     #[test]
     fn sticky_with_no_leaders_known() {
         let mut s = StickyPartitioner::default();
-        let p = s.partition("t", 4, &[], 1, 1, 6);
+        let p = s.partition(4, &[], 1, 1, || 6);
         assert!((0..4).contains(&p));
     }
 }

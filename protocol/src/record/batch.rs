@@ -40,6 +40,10 @@ pub(crate) const LENGTH_OFFSET: usize = 8;
 pub(crate) const MAGIC_OFFSET: usize = 16;
 /// Offset of `crc`.
 pub(crate) const CRC_OFFSET: usize = 17;
+/// Offsets of the idempotent producer fields.
+pub(crate) const PRODUCER_ID_OFFSET: usize = 43;
+pub(crate) const PRODUCER_EPOCH_OFFSET: usize = 51;
+pub(crate) const BASE_SEQUENCE_OFFSET: usize = 53;
 /// Offset of `attributes`, where the CRC's span starts.
 pub(crate) const ATTRIBUTES_OFFSET: usize = 21;
 /// Size of a v2 batch header, `recordsCount` included: the size of a batch

@@ -8,6 +8,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::batch::{finish_batch, write_header, BatchHeader, ATTRIBUTE_TRANSACTIONAL};
+use super::batch::{BASE_SEQUENCE_OFFSET, PRODUCER_EPOCH_OFFSET, PRODUCER_ID_OFFSET};
 use super::batch::{LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
 use super::compression::{compress, Compression, COMPRESSION_MASK};
 use super::records::{encode_record, record_size};
@@ -28,6 +29,8 @@ pub const DEFAULT_BATCH_SIZE: usize = 16384;
 #[derive(Debug, Clone)]
 pub struct RecordBatchBuilder {
     max_batch_size: usize,
+    /// [`RECORD_BATCH_OVERHEAD`] bytes kept free for the header, then the
+    /// encoded records: an uncompressed batch is finished in place.
     records: BytesMut,
     count: i32,
     header: BatchHeader,
@@ -41,9 +44,19 @@ impl RecordBatchBuilder {
     /// an empty builder, as the Java client does; the producer checks
     /// `max.request.size` separately.
     pub fn new(max_batch_size: usize) -> Self {
+        Self::with_capacity(max_batch_size, 0)
+    }
+
+    /// Like [`new`](Self::new), with room for `capacity` bytes of batch
+    /// (header included) allocated up front, so that pushing records up to
+    /// that size never reallocates. The producer passes `batch.size`, which
+    /// is what `buffer.memory` counts.
+    pub fn with_capacity(max_batch_size: usize, capacity: usize) -> Self {
+        let mut records = BytesMut::with_capacity(capacity.max(RECORD_BATCH_OVERHEAD));
+        records.resize(RECORD_BATCH_OVERHEAD, 0);
         Self {
             max_batch_size,
-            records: BytesMut::new(),
+            records,
             count: 0,
             header: BatchHeader::default(),
             level: None,
@@ -132,7 +145,12 @@ impl RecordBatchBuilder {
     /// for uncompressed batches, an upper bound (bar a few bytes of codec
     /// framing on incompressible data) for compressed ones.
     pub fn estimated_size(&self) -> usize {
-        RECORD_BATCH_OVERHEAD + self.records.len()
+        self.records.len()
+    }
+
+    /// Bytes allocated for the batch so far (at least its size).
+    pub fn capacity(&self) -> usize {
+        self.records.capacity()
     }
 
     /// Number of records pushed.
@@ -154,16 +172,67 @@ impl RecordBatchBuilder {
     /// Errors: a compression level the codec refuses, or a compressed
     /// batch longer than its int32 length field.
     pub fn build(&self) -> Result<Bytes, EncodeError> {
-        let codec = Compression::from_attributes(self.header.attributes);
-        let mut out = BytesMut::with_capacity(self.estimated_size());
-        let start = write_header(&mut out, &self.header, self.count);
-        match codec {
-            Some(Compression::None) | None => out.extend_from_slice(&self.records),
-            Some(codec) => out.extend_from_slice(&compress(codec, self.level, &self.records)?),
-        }
-        finish_batch(&mut out, start)?;
-        Ok(out.freeze())
+        self.clone().finish()
     }
+
+    /// The encoded batch, like [`build`](Self::build) but consuming the
+    /// builder: an uncompressed batch gets its header written into the
+    /// space kept for it, so the record bytes are not copied again.
+    pub fn finish(self) -> Result<Bytes, EncodeError> {
+        let codec = Compression::from_attributes(self.header.attributes);
+        match codec {
+            Some(Compression::None) | None => {
+                let mut out = self.records;
+                let mut head = BytesMut::with_capacity(RECORD_BATCH_OVERHEAD);
+                write_header(&mut head, &self.header, self.count);
+                out[..RECORD_BATCH_OVERHEAD].copy_from_slice(&head);
+                finish_batch(&mut out, 0)?;
+                Ok(out.freeze())
+            }
+            Some(codec) => {
+                let body = self
+                    .records
+                    .get(RECORD_BATCH_OVERHEAD..)
+                    .unwrap_or_default();
+                let compressed = compress(codec, self.level, body)?;
+                let mut out = BytesMut::with_capacity(RECORD_BATCH_OVERHEAD + compressed.len());
+                let start = write_header(&mut out, &self.header, self.count);
+                out.extend_from_slice(&compressed);
+                finish_batch(&mut out, start)?;
+                Ok(out.freeze())
+            }
+        }
+    }
+
+    /// The codec the batch will be compressed with.
+    pub fn codec(&self) -> Compression {
+        Compression::from_attributes(self.header.attributes).unwrap_or(Compression::None)
+    }
+}
+
+/// A copy of the encoded batch `batch` with other idempotent producer
+/// fields (producer id, epoch, base sequence) and its CRC recomputed: how a
+/// batch is resent after the producer's epoch was bumped (KIP-360), without
+/// compressing it again.
+///
+/// Errors: `batch` is shorter than a batch header.
+pub fn with_producer_fields(
+    batch: &[u8],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Result<Bytes, EncodeError> {
+    if batch.len() < RECORD_BATCH_OVERHEAD {
+        return Err(EncodeError::Other("record batch header missing"));
+    }
+    let mut out = BytesMut::from(batch);
+    out[PRODUCER_ID_OFFSET..PRODUCER_ID_OFFSET + 8].copy_from_slice(&producer_id.to_be_bytes());
+    out[PRODUCER_EPOCH_OFFSET..PRODUCER_EPOCH_OFFSET + 2]
+        .copy_from_slice(&producer_epoch.to_be_bytes());
+    out[BASE_SEQUENCE_OFFSET..BASE_SEQUENCE_OFFSET + 4]
+        .copy_from_slice(&base_sequence.to_be_bytes());
+    finish_batch(&mut out, 0)?;
+    Ok(out.freeze())
 }
 
 impl Default for RecordBatchBuilder {
@@ -175,7 +244,7 @@ impl Default for RecordBatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{RecordBatch, TimestampType};
+    use crate::record::{Compression, RecordBatch, TimestampType};
 
     fn rec(ts: i64, value: &'static [u8]) -> Record {
         Record {
@@ -235,6 +304,32 @@ mod tests {
         assert!(b.try_push(rec(0, &[0; 500])).is_ok());
         assert!(b.try_push(rec(0, b"")).is_err());
         assert_eq!(b.estimated_size(), b.build().unwrap().len());
+    }
+
+    #[test]
+    fn finish_in_place_and_rewrite_producer_fields() {
+        for codec in [Compression::None, Compression::Gzip] {
+            let mut b = RecordBatchBuilder::with_capacity(1000, 1000)
+                .compression(codec, None)
+                .producer(5, 1, 10);
+            assert!(b.capacity() >= 1000);
+            b.try_push(rec(1, b"hello")).unwrap();
+            b.try_push(rec(2, b"world")).unwrap();
+            let copy = b.build().unwrap();
+            let data = b.finish().unwrap();
+            assert_eq!(copy, data);
+            let batch = RecordBatch::decode(data.clone(), true).unwrap();
+            assert_eq!((batch.producer_id, batch.base_sequence), (5, 10));
+            let again = with_producer_fields(&data, 6, 2, 0).unwrap();
+            let batch = RecordBatch::decode(again, true).unwrap();
+            assert_eq!(
+                (batch.producer_id, batch.producer_epoch, batch.base_sequence),
+                (6, 2, 0)
+            );
+            let values: Vec<_> = batch.records().map(|r| r.unwrap().value).collect();
+            assert_eq!(values.len(), 2);
+        }
+        assert!(with_producer_fields(&[0; 10], 1, 1, 1).is_err());
     }
 
     #[test]

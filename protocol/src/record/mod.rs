@@ -40,7 +40,7 @@ pub use batch::{
     ATTRIBUTE_DELETE_HORIZON, ATTRIBUTE_LOG_APPEND_TIME, ATTRIBUTE_TRANSACTIONAL, MAGIC_V2,
     RECORD_BATCH_OVERHEAD,
 };
-pub use builder::{RecordBatchBuilder, DEFAULT_BATCH_SIZE};
+pub use builder::{with_producer_fields, RecordBatchBuilder, DEFAULT_BATCH_SIZE};
 pub use compression::{
     compress, decompress, Compression, InvalidLevel, UnknownCompression,
     DEFAULT_MAX_DECOMPRESSED_SIZE,
