@@ -14,9 +14,7 @@ mod common;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::cluster::{self, Chaos};
-use skotch::client::metadata::PartitionInfo;
-use skotch::client::{Admin, Client, ClientConfig, NewTopic};
+use common::cluster::{self, cluster_client, create_topic, wait_for, Chaos};
 
 const PARTITIONS: i32 = 6;
 
@@ -32,70 +30,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-async fn cluster_client() -> Client {
-    common::init_logging();
-    let config = ClientConfig::new(&cluster::cluster_bootstrap())
-        .expect("bootstrap")
-        .connect_timeout(Duration::from_secs(5))
-        .request_timeout(Duration::from_secs(5));
-    Client::connect(config)
-        .await
-        .expect("the cluster from scripts/cluster must be running (scripts/cluster start)")
-}
-
-/// A fresh topic with `partitions` partitions and 3 replicas, once every
-/// partition has a leader and a full ISR.
-async fn create_topic(client: &Client, prefix: &str, partitions: i32) -> String {
-    let name = common::unique_topic(prefix);
-    Admin::new(client.clone())
-        .create_topic(NewTopic::new(&name, partitions, 3), false)
-        .await
-        .expect("create topic");
-    wait_for(
-        client,
-        &name,
-        Duration::from_secs(30),
-        "a leader and 3 in-sync replicas everywhere",
-        |ps| {
-            ps.len() == partitions as usize && ps.iter().all(|p| p.leader >= 0 && p.isr.len() == 3)
-        },
-    )
-    .await;
-    name
-}
-
-/// Fresh metadata of `topic`'s partitions, None when the request failed
-/// (e.g. it went to the node just killed).
-async fn partitions(client: &Client, topic: &str) -> Option<Vec<PartitionInfo>> {
-    let md = client.refresh_metadata(&[topic.to_string()]).await.ok()?;
-    Some(md.topics.get(topic)?.partitions.clone())
-}
-
-/// Poll fresh metadata until `ok` holds; panics after `timeout`.
-async fn wait_for(
-    client: &Client,
-    topic: &str,
-    timeout: Duration,
-    what: &str,
-    ok: impl Fn(&[PartitionInfo]) -> bool,
-) -> Vec<PartitionInfo> {
-    let deadline = Instant::now() + timeout;
-    let mut last = None;
-    loop {
-        if let Some(ps) = partitions(client, topic).await {
-            if ok(&ps) {
-                return ps;
-            }
-            last = Some(ps);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{topic}: no {what} after {timeout:?}; last metadata: {last:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[test]

@@ -17,6 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use skotch::client::metadata::PartitionInfo;
+use skotch::client::{Admin, Client, ClientConfig, NewTopic};
+
 /// Bootstrap address list of the cluster started by `scripts/cluster
 /// start` (its three client ports). Like [`super::bootstrap`], it comes
 /// from `SKOTCH_CLUSTER_BOOTSTRAP` (set by `scripts/test`) and falls back
@@ -24,6 +27,72 @@ use std::time::{Duration, Instant};
 pub fn cluster_bootstrap() -> String {
     std::env::var("SKOTCH_CLUSTER_BOOTSTRAP")
         .unwrap_or_else(|_| "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094".into())
+}
+
+/// A client of the cluster, with short timeouts so a dead node is noticed
+/// quickly.
+pub async fn cluster_client() -> Client {
+    super::init_logging();
+    let config = ClientConfig::new(&cluster_bootstrap())
+        .expect("bootstrap")
+        .connect_timeout(Duration::from_secs(5))
+        .request_timeout(Duration::from_secs(5));
+    Client::connect(config)
+        .await
+        .expect("the cluster from scripts/cluster must be running (scripts/cluster start)")
+}
+
+/// A fresh topic with `partitions` partitions and 3 replicas, once every
+/// partition has a leader and a full ISR.
+pub async fn create_topic(client: &Client, prefix: &str, partitions: i32) -> String {
+    let name = super::unique_topic(prefix);
+    Admin::new(client.clone())
+        .create_topic(NewTopic::new(&name, partitions, 3), false)
+        .await
+        .expect("create topic");
+    wait_for(
+        client,
+        &name,
+        Duration::from_secs(30),
+        "a leader and 3 in-sync replicas everywhere",
+        |ps| {
+            ps.len() == partitions as usize && ps.iter().all(|p| p.leader >= 0 && p.isr.len() == 3)
+        },
+    )
+    .await;
+    name
+}
+
+/// Fresh metadata of `topic`'s partitions, None when the request failed
+/// (e.g. it went to the node just killed).
+pub async fn partitions(client: &Client, topic: &str) -> Option<Vec<PartitionInfo>> {
+    let md = client.refresh_metadata(&[topic.to_string()]).await.ok()?;
+    Some(md.topics.get(topic)?.partitions.clone())
+}
+
+/// Poll fresh metadata until `ok` holds; panics after `timeout`.
+pub async fn wait_for(
+    client: &Client,
+    topic: &str,
+    timeout: Duration,
+    what: &str,
+    ok: impl Fn(&[PartitionInfo]) -> bool,
+) -> Vec<PartitionInfo> {
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    loop {
+        if let Some(ps) = partitions(client, topic).await {
+            if ok(&ps) {
+                return ps;
+            }
+            last = Some(ps);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic}: no {what} after {timeout:?}; last metadata: {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Node ids of the cluster.
