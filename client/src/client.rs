@@ -50,7 +50,14 @@ struct Inner {
     backoff: Backoff,
     /// TLS built once from the config (CA files read, provider chosen).
     security: Security,
+    /// Brokers that recently left a request unanswered for long (see
+    /// [`Client::suspect`]), and when.
+    suspects: Mutex<HashMap<i32, Instant>>,
 }
+
+/// How long a broker stays last in line for metadata requests after
+/// [`Client::suspect`].
+const SUSPECT_FOR: Duration = Duration::from_secs(10);
 
 /// A handle to a Kafka cluster; cheap to clone, safe to share.
 #[derive(Clone)]
@@ -102,6 +109,7 @@ impl Client {
                 stale: AtomicBool::new(true),
                 backoff,
                 security,
+                suspects: Mutex::new(HashMap::new()),
             }),
         };
         let deadline = Instant::now() + client.inner.config.connect_timeout;
@@ -216,7 +224,10 @@ impl Client {
                     .and_then(|s| s.try_lock().ok()?.as_ref().map(|c| !c.is_closed()))
                     .unwrap_or(false)
             };
-            ids.sort_by_key(|id| !live(id));
+            // A broker that leaves requests unanswered (frozen) goes last.
+            let suspects = lock(&self.inner.suspects);
+            let suspect = |id: &i32| suspects.get(id).is_some_and(|t| t.elapsed() < SUSPECT_FOR);
+            ids.sort_by_key(|id| (suspect(id), !live(id)));
         }
         for id in ids {
             match self.connection(id, ConnKind::General).await {
@@ -526,6 +537,29 @@ impl Client {
     /// The backoff schedule (`retry.backoff.ms` .. `retry.backoff.max.ms`).
     pub fn backoff(&self) -> Backoff {
         self.inner.backoff
+    }
+
+    /// Note that `broker` has left a request unanswered for unusually
+    /// long (a GC pause, a hung disk, a frozen process): for a while,
+    /// metadata requests go to other brokers first, so that finding out
+    /// what moved does not wait behind it.
+    pub fn suspect(&self, broker: i32) {
+        lock(&self.inner.suspects).insert(broker, Instant::now());
+    }
+
+    /// Close the `kind` connection to `broker`, if open: its requests in
+    /// flight fail at once (as connection errors) instead of waiting for
+    /// their timeout. Used when metadata says the broker left the cluster
+    /// (fenced) while requests to it are unanswered.
+    pub fn close_connection(&self, broker: i32, kind: ConnKind) {
+        let slot = lock(&self.inner.conns).get(&(broker, kind)).cloned();
+        if let Some(slot) = slot {
+            if let Ok(g) = slot.try_lock() {
+                if let Some(c) = g.as_ref() {
+                    c.close();
+                }
+            }
+        }
     }
 
     /// Close every connection. Requests in flight fail.

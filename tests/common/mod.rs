@@ -188,6 +188,22 @@ pub struct BatchInfo {
     /// Bytes of keys, values and header keys and values: a lower bound of
     /// the batch's uncompressed size.
     pub payload: usize,
+    /// The partition the batch was fetched from.
+    pub partition: i32,
+    /// Offset of the batch's first record.
+    pub base_offset: i64,
+    /// The producer id in the batch header; -1 without idempotence.
+    pub producer_id: i64,
+    /// The producer epoch in the batch header; -1 without idempotence.
+    pub producer_epoch: i16,
+    /// The sequence number of the batch's first record; -1 without
+    /// idempotence.
+    pub base_sequence: i32,
+    /// The record count in the batch header (`records` is what decoding
+    /// found).
+    pub record_count: i32,
+    /// The largest record timestamp in the batch header.
+    pub max_timestamp: i64,
 }
 
 /// Every batch stored in `topic`'s partitions, fetched raw (one
@@ -235,6 +251,13 @@ pub async fn raw_batches(client: &Client, topic: &str) -> Vec<BatchInfo> {
                     codec: batch.compression(),
                     records: 0,
                     payload: 0,
+                    partition,
+                    base_offset: batch.base_offset,
+                    producer_id: batch.producer_id,
+                    producer_epoch: batch.producer_epoch,
+                    base_sequence: batch.base_sequence,
+                    record_count: batch.record_count,
+                    max_timestamp: batch.max_timestamp,
                 };
                 for r in batch.records() {
                     let r = r.expect("record");

@@ -55,6 +55,20 @@ pub(crate) struct Shared {
 /// CRC-32C runs at about 18 GB/s, so below this it costs a few µs.
 const INLINE_ENCODE_BYTES: usize = 256 * 1024;
 
+/// A request unanswered this long makes the sender look at fresh metadata
+/// (from other brokers first): if its broker was fenced meanwhile, its
+/// connection is closed so the batches go to the new leaders now rather
+/// than after `request.timeout.ms`. Normal acks=all answers take
+/// milliseconds.
+const STALL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The requests in flight to one broker.
+#[derive(Default)]
+struct Sink {
+    /// When each unanswered request was made, oldest first.
+    started: std::collections::VecDeque<Instant>,
+}
+
 /// A batch taken out of its queue for one request.
 struct Sending {
     topic: Arc<TopicQueues>,
@@ -90,7 +104,7 @@ pub(crate) struct Sender {
     shared: Arc<Shared>,
     state: ProducerState,
     /// Requests in flight per broker.
-    sinks: HashMap<i32, usize>,
+    sinks: HashMap<i32, Sink>,
     requests: FuturesUnordered<BoxFuture<'static, RequestOutcome>>,
     /// Per broker, fires when the last request made for it is in its
     /// connection's write queue: requests are built (and compressed) in
@@ -271,7 +285,7 @@ impl Sender {
                     need_refresh = true;
                     continue;
                 };
-                let busy = self.sinks.get(&leader).copied().unwrap_or(0);
+                let busy = self.sinks.get(&leader).map_or(0, |s| s.started.len());
                 let (req, size) = requests.entry(leader).or_default();
                 if busy >= cfg.max_in_flight || (!req.is_empty() && *size >= cfg.max_request_size) {
                     continue;
@@ -303,7 +317,7 @@ impl Sender {
                 continue;
             }
             dispatched = true;
-            *self.sinks.entry(leader).or_default() += 1;
+            self.sinks.entry(leader).or_default().started.push_back(now);
             let client = sh.client.clone();
             let acks = cfg.acks;
             let heavy = cfg.compression != Compression::None || size > INLINE_ENCODE_BYTES;
@@ -317,6 +331,20 @@ impl Sender {
         }
         for (id, b, r) in settle {
             self.settle(id, b, r);
+        }
+        for (broker, sink) in &self.sinks {
+            if let Some(t) = sink.started.front() {
+                if now.duration_since(*t) >= STALL {
+                    sh.client.suspect(*broker);
+                    if now.duration_since(self.last_refresh) >= STALL {
+                        need_refresh = true;
+                    } else {
+                        earliest(self.last_refresh + STALL, &mut next);
+                    }
+                } else {
+                    earliest(*t + STALL, &mut next);
+                }
+            }
         }
         if need_refresh
             || now.duration_since(self.last_refresh) >= sh.client.config().metadata_max_age
@@ -335,6 +363,26 @@ impl Sender {
     /// New metadata: topics learn partition counts, ids and which
     /// partitions have leaders (for the sticky partitioner).
     fn apply_metadata(&mut self, md: &ClusterMetadata) {
+        // A broker the cluster fenced (it left the metadata) will not
+        // answer what it has: fail those requests now, so their batches
+        // are retried at the new leaders. Idempotence makes the resend
+        // safe even if the broker did write them.
+        for (broker, sink) in &self.sinks {
+            if !sink.started.is_empty()
+                && !md.brokers.is_empty()
+                && !md.brokers.contains_key(broker)
+            {
+                tracing::warn!(
+                    broker,
+                    requests = sink.started.len(),
+                    "broker left the cluster metadata with produce requests unanswered; \
+                     closing its connection"
+                );
+                self.shared
+                    .client
+                    .close_connection(*broker, ConnKind::Produce);
+            }
+        }
         for (name, t) in self.shared.acc.topics().iter() {
             if let Some(info) = md.topics.get(&**name) {
                 let available = info
@@ -418,8 +466,9 @@ impl Sender {
 
     /// Settle one request's batches.
     fn complete(&mut self, o: RequestOutcome) {
-        if let Some(n) = self.sinks.get_mut(&o.broker) {
-            *n = n.saturating_sub(1);
+        if let Some(sink) = self.sinks.get_mut(&o.broker) {
+            // A connection answers in order, so the oldest is done.
+            sink.started.pop_front();
         }
         let now = Instant::now();
         let cfg = &self.shared.config;
