@@ -15,6 +15,11 @@
 //!   acknowledged; the frozen leader's partitions resume once the
 //!   controller moves them or the broker wakes; nothing is lost,
 //!   duplicated or reordered.
+//! - `long_run_many_kills` (ignored; `scripts/failover-long`): the
+//!   idempotent producer alone, 1 000 000 records while 60 leaders are
+//!   killed (SKOTCH_FAILOVER_RECORDS, SKOTCH_FAILOVER_KILLS), 10+ minutes;
+//!   the same checks, and figures: failures grouped, kills, rate, the
+//!   longest time a partition went unacknowledged, failed attempts.
 //!
 //! Every delivery error the producers report is printed and accounted for.
 //! The tests take turns on the one cluster and stop by themselves.
@@ -22,6 +27,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -121,13 +127,22 @@ where
 /// Every record of `topic`, as (key, seq, i) in offset order per
 /// partition.
 async fn read_all(client: &Client, topic: &str) -> BTreeMap<i32, Vec<(u64, u64)>> {
+    read_all_within(client, topic, Duration::from_secs(90)).await
+}
+
+/// [`read_all`], failing when reading back takes longer than `limit`.
+async fn read_all_within(
+    client: &Client,
+    topic: &str,
+    limit: Duration,
+) -> BTreeMap<i32, Vec<(u64, u64)>> {
     let mut consumer = Consumer::new(client.clone(), ConsumerConfig::default());
     consumer
         .assign_topic(topic, Offset::Earliest)
         .await
         .expect("assign");
     let mut out: BTreeMap<i32, Vec<(u64, u64)>> = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + limit;
     loop {
         let poll = consumer.poll().await.expect("poll");
         for r in poll.records {
@@ -139,7 +154,8 @@ async fn read_all(client: &Client, topic: &str) -> BTreeMap<i32, Vec<(u64, u64)>
         }
         assert!(
             Instant::now() < deadline,
-            "{topic}: reading back took over 90 s"
+            "{topic}: reading back took over {} s",
+            limit.as_secs()
         );
     }
 }
@@ -189,19 +205,22 @@ fn check(log: &BTreeMap<i32, Vec<(u64, u64)>>, sent: &Sent) -> Check {
     c
 }
 
+/// An error message's group: the message without topic names (what
+/// follows " to "), at most 120 characters.
+fn error_kind(e: &str) -> String {
+    e.split(" to ")
+        .next()
+        .unwrap_or(e)
+        .chars()
+        .take(120)
+        .collect()
+}
+
 /// Print the errors, grouped, so each one is accounted for.
 fn report(name: &str, sent: &Sent, c: &Check) {
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for (_, e) in &sent.failed {
-        // Group by the message without topic names.
-        let kind: String = e
-            .split(" to ")
-            .next()
-            .unwrap_or(e)
-            .chars()
-            .take(120)
-            .collect();
-        *kinds.entry(kind).or_default() += 1;
+        *kinds.entry(error_kind(e)).or_default() += 1;
     }
     eprintln!(
         "{name}: {} acknowledged, {} failed, {} in the log; lost {}, duplicates {}, \
@@ -467,6 +486,324 @@ fn frozen_leader_while_producing() {
         assert!(
             worst < Duration::from_secs(5),
             "partitions led by other brokers stalled for {worst:?}"
+        );
+    });
+}
+
+/// `name` from the environment as a positive number (`1_000_000` is
+/// fine), else `default`.
+fn env_count(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .replace('_', "")
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| panic!("{name}={v:?} is not a positive number")),
+        Err(_) => default,
+    }
+}
+
+/// The number of nodes a [`Chaos`] driver killed, from its events
+/// (`"<seconds>s kill node N (...)"`; failed kills are `error: ...`).
+fn kills_done(events: &[String]) -> usize {
+    events
+        .iter()
+        .filter(|e| {
+            e.trim_start()
+                .split_once("s ")
+                .is_some_and(|(_, what)| what.starts_with("kill node "))
+        })
+        .count()
+}
+
+/// What the delivery callback saw: one report per settled batch.
+struct Settled {
+    start: Instant,
+    inner: Mutex<SettledInner>,
+}
+
+#[derive(Default)]
+struct SettledInner {
+    batches_acked: u64,
+    records_acked: u64,
+    batches_failed: u64,
+    records_failed: u64,
+    /// Per partition: the last acknowledgement, the longest time without
+    /// one (counted from `start`) and when that wait ended.
+    gaps: BTreeMap<i32, Gap>,
+}
+
+struct Gap {
+    last: Instant,
+    longest: Duration,
+    ended: Instant,
+}
+
+impl Settled {
+    fn new() -> Arc<Self> {
+        Arc::new(Settled {
+            start: Instant::now(),
+            inner: Mutex::default(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SettledInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn callback(self: &Arc<Self>) -> DeliveryCallback {
+        let s = self.clone();
+        DeliveryCallback::new(move |r| {
+            let now = Instant::now();
+            let mut g = s.lock();
+            if r.result.is_err() {
+                g.batches_failed += 1;
+                g.records_failed += r.record_count as u64;
+                return;
+            }
+            g.batches_acked += 1;
+            g.records_acked += r.record_count as u64;
+            let gap = g.gaps.entry(r.partition).or_insert(Gap {
+                last: s.start,
+                longest: Duration::ZERO,
+                ended: s.start,
+            });
+            let waited = now.duration_since(gap.last);
+            if waited > gap.longest {
+                gap.longest = waited;
+                gap.ended = now;
+            }
+            gap.last = now;
+        })
+    }
+}
+
+/// The producer's failed produce attempts, as its sender logs them (the
+/// `produce attempt failed` debug event of
+/// `skotch_client::producer::sender`): a batch that failed and is retried
+/// shows up once per failed attempt, which the delivery callback (one
+/// report per settled batch) cannot tell.
+#[derive(Default)]
+struct FailedAttempts {
+    total: AtomicU64,
+    /// Those the sender marked `can_retry` (sent again unless the
+    /// idempotence state says otherwise).
+    retriable: AtomicU64,
+    kinds: Mutex<BTreeMap<String, u64>>,
+}
+
+struct CountFailedAttempts(Arc<FailedAttempts>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountFailedAttempts {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        #[derive(Default)]
+        struct Fields {
+            attempt_failed: bool,
+            error: String,
+            can_retry: bool,
+        }
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                match f.name() {
+                    "message" => self.attempt_failed = format!("{v:?}") == "produce attempt failed",
+                    "error" => self.error = format!("{v:?}"),
+                    _ => {}
+                }
+            }
+            fn record_bool(&mut self, f: &tracing::field::Field, v: bool) {
+                if f.name() == "can_retry" {
+                    self.can_retry = v;
+                }
+            }
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        if !fields.attempt_failed {
+            return;
+        }
+        self.0.total.fetch_add(1, Ordering::Relaxed);
+        if fields.can_retry {
+            self.0.retriable.fetch_add(1, Ordering::Relaxed);
+        }
+        *self
+            .0
+            .kinds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(error_kind(&fields.error))
+            .or_default() += 1;
+    }
+}
+
+/// Install a global tracing subscriber that counts failed produce attempts
+/// (and logs as `SKOTCH_LOG` says, which `common::init_logging` cannot do
+/// once this one is installed). None when another subscriber came first.
+fn count_failed_attempts() -> Option<Arc<FailedAttempts>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let counts = Arc::new(FailedAttempts::default());
+    let counter = CountFailedAttempts(counts.clone()).with_filter(
+        tracing_subscriber::filter::Targets::new()
+            .with_target("skotch_client::producer::sender", tracing::Level::DEBUG),
+    );
+    let log = tracing_subscriber::EnvFilter::try_from_env("SKOTCH_LOG")
+        .ok()
+        .map(|filter| {
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter)
+        });
+    tracing_subscriber::registry()
+        .with(counter)
+        .with(log)
+        .try_init()
+        .ok()
+        .map(|()| counts)
+}
+
+/// Not part of CI (`scripts/failover-long` runs it): SKOTCH_FAILOVER_RECORDS
+/// keyed records (default 1 000 000) through the idempotent producer,
+/// paced so that producing lasts for SKOTCH_FAILOVER_KILLS leader kills
+/// (default 60; one every 10 s, the node down 5 s: 10+ minutes), then read
+/// back: every acknowledged record exactly once, every key in order.
+/// Prints what was acknowledged and failed, the kills, the producing time
+/// and rate, the longest time a partition went without an
+/// acknowledgement, and the failed produce attempts (retries).
+#[test]
+#[ignore = "long (10+ minutes by default): scripts/failover-long"]
+fn long_run_many_kills() {
+    let attempts = count_failed_attempts();
+    let _g = exclusive();
+    cluster::ensure_all_running();
+    let count = env_count("SKOTCH_FAILOVER_RECORDS", 1_000_000);
+    let kills = env_count("SKOTCH_FAILOVER_KILLS", 60);
+    let every = Duration::from_secs(10);
+    let down_for = Duration::from_secs(5);
+    // Kill i starts about i * 10 s in (the first at once, after a leader
+    // query); no kill starts after `last_kill_by`, and producing goes on
+    // for 10 s after the last period so its node is back and caught up
+    // while records still flow.
+    let last_kill_by = every * (kills as u32) - down_for;
+    let producing_for = every * (kills as u32 + 1);
+    let rate = count.div_ceil(producing_for.as_secs()).max(1);
+    let name = "long run";
+    eprintln!(
+        "{name}: {count} records at {rate}/s ({producing_for:?}), {kills} kills \
+         (every {every:?}, down {down_for:?}), {PARTITIONS} partitions, {KEYS} keys"
+    );
+    runtime().block_on(async {
+        let admin_client = cluster_client().await;
+        let topic = create_topic(&admin_client, "failover-long", PARTITIONS).await;
+        let settled = Settled::new();
+        let config = ProducerConfig {
+            on_delivery: Some(settled.callback()),
+            ..Default::default()
+        };
+        let producer = Arc::new(Producer::new(producer_client().await, config).unwrap());
+        assert!(producer.is_idempotent());
+
+        let chaos = Chaos::kill_leaders(&topic, PARTITIONS, every, down_for, last_kill_by);
+        let start = Instant::now();
+        let t = topic.clone();
+        let p = producer.clone();
+        let mut run = tokio::spawn(async move {
+            produce_paced(count, rate, |i| {
+                let (k, v) = key_value(i);
+                let p = p.clone();
+                let t = t.clone();
+                async move { p.send(ProducerRecord::new(t, v).key(k)).await }
+            })
+            .await
+        });
+        // A progress line every 30 s.
+        let period = Duration::from_secs(30);
+        let mut tick = tokio::time::interval_at((start + period).into(), period);
+        let sent = loop {
+            tokio::select! {
+                sent = &mut run => break sent.unwrap(),
+                _ = tick.tick() => {
+                    let s = settled.lock();
+                    eprintln!(
+                        "{name}: {:.0}s: {} records acknowledged, {} failed, {} kills",
+                        start.elapsed().as_secs_f64(),
+                        s.records_acked,
+                        s.records_failed,
+                        kills_done(&chaos.events())
+                    );
+                }
+            }
+        };
+        let producing = start.elapsed();
+        let events = chaos.stop();
+        let done = kills_done(&events);
+
+        let log = read_all_within(
+            &cluster_client().await,
+            &topic,
+            Duration::from_secs(90 + count / 10_000),
+        )
+        .await;
+        let c = check(&log, &sent);
+
+        eprintln!("{name}: ---- figures ----");
+        report(name, &sent, &c);
+        eprintln!("{name}: kills done: {done} of {kills} asked");
+        eprintln!(
+            "{name}: producing took {:.1} s: {:.0} acknowledged records/s (paced at {rate}/s)",
+            producing.as_secs_f64(),
+            sent.acked.len() as f64 / producing.as_secs_f64()
+        );
+        {
+            let s = settled.lock();
+            eprintln!(
+                "{name}: delivery callback: {} batches acknowledged ({} records), {} failed ({} records)",
+                s.batches_acked, s.records_acked, s.batches_failed, s.records_failed
+            );
+            for (p, g) in &s.gaps {
+                eprintln!(
+                    "{name}: partition {p}: longest without an acknowledgement {:.2} s (ended {:.1} s in)",
+                    g.longest.as_secs_f64(),
+                    g.ended.duration_since(start).as_secs_f64()
+                );
+            }
+            if let Some((p, g)) = s.gaps.iter().max_by_key(|(_, g)| g.longest) {
+                eprintln!(
+                    "{name}: longest time any partition went without an acknowledgement: \
+                     {:.2} s (partition {p})",
+                    g.longest.as_secs_f64()
+                );
+            }
+            assert_eq!(
+                s.gaps.len(),
+                PARTITIONS as usize,
+                "a partition never acknowledged a batch"
+            );
+        }
+        match &attempts {
+            Some(a) => {
+                eprintln!(
+                    "{name}: failed produce attempts: {} ({} retriable)",
+                    a.total.load(Ordering::Relaxed),
+                    a.retriable.load(Ordering::Relaxed)
+                );
+                for (k, n) in a.kinds.lock().unwrap().iter() {
+                    eprintln!("{name}:   {n} x {k}");
+                }
+            }
+            None => eprintln!(
+                "{name}: failed produce attempts: not counted (a tracing subscriber was \
+                 installed before this test's)"
+            ),
+        }
+
+        assert!(done > 0, "no leader was killed: {events:?}");
+        assert_exactly_once_in_order(name, &sent, &c);
+        assert!(
+            sent.failed.is_empty(),
+            "the idempotent producer failed records under kills"
         );
     });
 }

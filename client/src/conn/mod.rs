@@ -60,6 +60,9 @@ struct Pending {
 
 struct Outgoing {
     frame: BytesMut,
+    /// More of the frame after `frame`, shared rather than copied (the
+    /// producer's record batches); `frame`'s size prefix counts them.
+    tail: Vec<Bytes>,
     header_version: i16,
     /// Gets the response body, or for requests the broker does not answer
     /// (produce with acks=0) an empty body once the request is written.
@@ -359,6 +362,40 @@ impl Connection {
         })
     }
 
+    /// Send a request of type `R` whose body was encoded elsewhere as
+    /// `body` chunks, which go to the socket as they are (no copy into a
+    /// frame): the producer's record batches. `expects_response` is false
+    /// for Produce with acks=0 (then the answer is an empty default once
+    /// written). `queued` runs once the request is in the write queue, as
+    /// for [`send_version_queued`](Self::send_version_queued).
+    pub async fn send_encoded_queued<R: Request>(
+        &self,
+        body: Vec<Bytes>,
+        version: i16,
+        expects_response: bool,
+        timeout: Duration,
+        queued: impl FnOnce(),
+    ) -> Result<Option<R::Response>> {
+        if let Some(e) = self.inner.shared.closed_error() {
+            return Err(e);
+        }
+        let len = body.iter().map(Bytes::len).sum();
+        let head = encode_header::<R>(version, &self.inner.opts.client_id, len)?;
+        let answer = self
+            .inner
+            .queue_frame::<R>(head, body, version, expects_response, timeout, true, queued)
+            .await?;
+        if !expects_response {
+            return Ok(None);
+        }
+        R::Response::decode(&mut Reader::new(answer), version)
+            .map(Some)
+            .map_err(|source| Error::Decode {
+                addr: self.inner.addr.clone(),
+                source,
+            })
+    }
+
     /// Send a request the broker will not answer (produce with acks=0);
     /// returns once it has been written to the socket.
     pub async fn send_no_response<R: Request>(&self, req: &R, version: i16) -> Result<()> {
@@ -423,9 +460,35 @@ impl Inner {
             return Err(e);
         }
         let frame = encode_request(req, version, &self.opts.client_id)?;
+        self.queue_frame::<R>(
+            frame,
+            Vec::new(),
+            version,
+            expects_response,
+            timeout,
+            gated,
+            queued,
+        )
+        .await
+    }
+
+    /// Queue an encoded frame (`frame`, then `tail`) and wait for the
+    /// response body.
+    #[allow(clippy::too_many_arguments)]
+    async fn queue_frame<R: Request>(
+        &self,
+        frame: BytesMut,
+        tail: Vec<Bytes>,
+        version: i16,
+        expects_response: bool,
+        timeout: Duration,
+        gated: bool,
+        queued: impl FnOnce(),
+    ) -> Result<Bytes> {
         let (reply, rx) = oneshot::channel();
         let out = Outgoing {
             frame,
+            tail,
             header_version: response_header_version(R::API_KEY, version),
             reply,
             expects_response,
@@ -468,6 +531,74 @@ impl Inner {
             .closed_error()
             .unwrap_or_else(|| Error::io(&self.addr, "connection closed", None))
     }
+}
+
+/// Write a frame's head and its shared tail chunks, with vectored writes
+/// where the stream supports them (plain TCP does; TLS takes them one by
+/// one).
+async fn write_frame<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    head: &[u8],
+    tail: &[Bytes],
+) -> std::io::Result<()> {
+    if tail.is_empty() {
+        return wr.write_all(head).await;
+    }
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(tail.len() + 1);
+    parts.push(head);
+    parts.extend(tail.iter().map(|b| &b[..]));
+    let mut first = 0;
+    let mut offset = 0;
+    while first < parts.len() {
+        let slices: Vec<std::io::IoSlice<'_>> = std::iter::once(&parts[first][offset..])
+            .chain(parts[first + 1..].iter().copied())
+            .take(64)
+            .map(std::io::IoSlice::new)
+            .collect();
+        let mut n = wr.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 && first < parts.len() {
+            let left = parts[first].len() - offset;
+            if n >= left {
+                n -= left;
+                first += 1;
+                offset = 0;
+            } else {
+                offset += n;
+                n = 0;
+            }
+        }
+        // Skip empty parts so the loop ends.
+        while first < parts.len() && parts[first].len() == offset {
+            first += 1;
+            offset = 0;
+        }
+    }
+    Ok(())
+}
+
+/// The request header (with the size prefix, counting `body_len` more
+/// bytes of body) for a body encoded elsewhere.
+fn encode_header<R: Request>(version: i16, client_id: &str, body_len: usize) -> Result<BytesMut> {
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0);
+    buf.put_i16(R::API_KEY as i16);
+    buf.put_i16(version);
+    buf.put_i32(0); // correlation id, patched by the writer
+    buf.put_nullable_string(Some(client_id), false, "client_id")?;
+    if request_header_version(R::API_KEY, version) >= 2 {
+        buf.put_uvarint(0);
+    }
+    let size = i32::try_from(buf.len() - 4 + body_len).map_err(|_| {
+        skotch_protocol::EncodeError::TooLong {
+            field: "request",
+            len: buf.len() + body_len,
+        }
+    })?;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(buf)
 }
 
 /// Encode a whole request frame: size, header (correlation id patched in by
@@ -528,7 +659,7 @@ async fn write_loop<W>(
         } else {
             Some(out.reply)
         };
-        if let Err(e) = wr.write_all(&out.frame).await {
+        if let Err(e) = write_frame(&mut wr, &out.frame, &out.tail).await {
             let err = Error::io(&addr, format!("write failed: {e}"), Some(e));
             if let Some(r) = reply {
                 let _ = r.send(Err(err.clone()));

@@ -30,6 +30,7 @@ pub mod delivery;
 pub mod idempotence;
 pub(crate) mod memory;
 pub mod partitioner;
+pub(crate) mod produce_request;
 pub(crate) mod sender;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

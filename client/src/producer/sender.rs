@@ -20,7 +20,6 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use skotch_protocol::error::ErrorCode;
-use skotch_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use skotch_protocol::messages::{InitProducerIdRequest, ProduceRequest};
 use skotch_protocol::record::{with_producer_fields, Compression};
 use skotch_protocol::Uuid;
@@ -31,6 +30,7 @@ use super::config::{Acks, ProducerConfig};
 use super::delivery::{BatchAck, DeliveryReport};
 use super::idempotence::{BatchState, Failure, ProducerIdAndEpoch, ProducerState, Verdict};
 use super::memory::BufferPool;
+use super::produce_request::{self, TopicBatches};
 use crate::client::{Client, ConnKind};
 use crate::error::{Error, Result};
 use crate::metadata::ClusterMetadata;
@@ -734,21 +734,17 @@ async fn send_produce(
         .connection(broker, ConnKind::Produce)
         .await
         .map_err(|e| (e, Failure::NotSent))?;
-    let mut topics: Vec<TopicProduceData> = Vec::new();
+    let mut topics: Vec<TopicBatches<'_>> = Vec::new();
     let mut ids_known = true;
     for (s, bytes) in batches.iter().zip(encoded) {
-        let data = PartitionProduceData {
-            index: s.slot.partition,
-            records: Some(bytes.clone()),
-        };
         match topics.last_mut() {
-            Some(t) if *t.name == *s.topic.name => t.partition_data.push(data),
+            Some(t) if *t.name == *s.topic.name => t.partitions.push((s.slot.partition, bytes)),
             _ => {
                 ids_known &= s.topic.id != Uuid::ZERO;
-                topics.push(TopicProduceData {
-                    name: s.topic.name.to_string(),
-                    topic_id: s.topic.id,
-                    partition_data: vec![data],
+                topics.push(TopicBatches {
+                    name: &s.topic.name,
+                    id: s.topic.id,
+                    partitions: vec![(s.slot.partition, bytes)],
                 });
             }
         }
@@ -760,17 +756,25 @@ async fn send_produce(
         // v13 names topics by id only.
         version = version.min(12);
     }
-    let req = ProduceRequest {
-        transactional_id: None,
-        acks: acks.wire(),
-        timeout_ms: i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX),
-        topic_data: topics,
-    };
-    if acks == Acks::None {
-        conn.send_no_response(&req, version)
-            .await
-            .map_err(|e| (e, Failure::Unknown))?;
-        let _ = queued.send(());
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let body = produce_request::encode(version, acks.wire(), timeout_ms, &topics)
+        .map_err(|e| (Error::Encode(e), Failure::NotSent))?;
+    let expects_response = acks != Acks::None;
+    let resp = conn
+        .send_encoded_queued::<ProduceRequest>(body, version, expects_response, timeout, || {
+            let _ = queued.send(());
+        })
+        .await
+        .map_err(|e| {
+            let f = if matches!(e, Error::Encode(_) | Error::UnsupportedVersion { .. }) {
+                Failure::NotSent
+            } else {
+                Failure::Unknown
+            };
+            (e, f)
+        })?;
+    let Some(resp) = resp else {
+        // acks=0: written is all we learn.
         return Ok(batches
             .iter()
             .map(|s| {
@@ -786,20 +790,7 @@ async fn send_produce(
                 )
             })
             .collect());
-    }
-    let resp = conn
-        .send_version_queued(&req, version, timeout, || {
-            let _ = queued.send(());
-        })
-        .await
-        .map_err(|e| {
-            let f = if matches!(e, Error::Encode(_) | Error::UnsupportedVersion { .. }) {
-                Failure::NotSent
-            } else {
-                Failure::Unknown
-            };
-            (e, f)
-        })?;
+    };
     let mut out = HashMap::with_capacity(batches.len());
     for t in resp.responses {
         // v13 answers by topic id; match it to the names we sent.
