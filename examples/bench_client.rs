@@ -165,18 +165,13 @@ async fn produce(a: ProduceArgs) -> Result<(), BoxError> {
         batch_size: a.batch_size.unwrap_or(defaults.batch_size),
         buffer_memory: a.buffer_memory.unwrap_or(defaults.buffer_memory),
         compression,
-        // TODO(lead): set enable_idempotence once ProducerConfig has it:
-        // `enable_idempotence: match a.idempotence { Idempotence::True =>
-        // Some(true), Idempotence::False => Some(false), Idempotence::Default
-        // => None },` and make `idempotent` below what the producer uses.
+        enable_idempotence: match a.idempotence {
+            Idempotence::True => Some(true),
+            Idempotence::False => Some(false),
+            Idempotence::Default => None,
+        },
         ..ProducerConfig::default()
     };
-    let idempotent = false;
-    if a.idempotence == Idempotence::True && !idempotent {
-        eprintln!(
-            "bench_client: skotch's producer is not idempotent yet; --idempotence true ignored"
-        );
-    }
     // Deliveries still pending, oldest first. Those already settled are
     // taken off the front after every send without waiting, so the queue
     // holds about what is in flight. As a backstop at most `window` are
@@ -195,6 +190,7 @@ async fn produce(a: ProduceArgs) -> Result<(), BoxError> {
     let start = Instant::now();
     let client = connect(&a.common.bootstrap).await?;
     let producer = Producer::new(client.clone(), config)?;
+    let idempotent = producer.is_idempotent();
     let mut pending = VecDeque::with_capacity(window.min(1 << 20));
     let mut failed = 0u64;
     let mut first_error = None;
