@@ -348,10 +348,12 @@ async fn drop_without_futures_still_delivers() {
             .unwrap();
             for i in 0..M {
                 // The future is dropped at once: that does not cancel.
-                let _ = producer
-                    .send(ProducerRecord::new(&topic, format!("e{i}")))
-                    .await
-                    .unwrap();
+                drop(
+                    producer
+                        .send(ProducerRecord::new(&topic, format!("e{i}")))
+                        .await
+                        .unwrap(),
+                );
             }
         }
         let got = read_values(&client, &topic, M).await;
@@ -843,7 +845,9 @@ async fn delivery_callback_reports_failed_batch() {
     tokio::time::timeout(TEST_LIMIT, async {
         let client = common::client().await;
         let topic = common::create_topic(&client, "papi-callback-err", 1).await;
-        let reports: Arc<Mutex<Vec<(i32, i32, std::result::Result<i64, String>)>>> = Arc::default();
+        /// (partition, record count, base offset or error) per callback.
+        type Reports = Arc<Mutex<Vec<(i32, i32, std::result::Result<i64, String>)>>>;
+        let reports: Reports = Arc::default();
         let cb = {
             let reports = reports.clone();
             DeliveryCallback::new(move |r| {

@@ -212,6 +212,21 @@ impl Failure {
     }
 }
 
+/// A partition's answer in a ProduceResponse: `None` when the batch is
+/// written, DUPLICATE_SEQUENCE_NUMBER included (an earlier attempt was
+/// written; Java's `Sender.completeBatch` treats it as success), else the
+/// failure.
+pub fn classify(code: ErrorCode, log_start_offset: i64) -> Option<Failure> {
+    if code.is_ok() || code == ErrorCode::DUPLICATE_SEQUENCE_NUMBER {
+        None
+    } else {
+        Some(Failure::Broker {
+            code,
+            log_start_offset,
+        })
+    }
+}
+
 /// What the sender must do after a failed attempt.
 #[derive(Debug)]
 pub enum Verdict<B> {
@@ -990,6 +1005,36 @@ mod tests {
             q.on_failure(0, Failure::Unknown, t0, false, &mut s),
             Some(Verdict::Failed(_))
         ));
+    }
+
+    #[test]
+    fn duplicate_sequence_is_success() {
+        assert_eq!(classify(ErrorCode::NONE, 0), None);
+        assert_eq!(classify(ErrorCode::DUPLICATE_SEQUENCE_NUMBER, 0), None);
+        assert_eq!(
+            classify(ErrorCode::NOT_LEADER_OR_FOLLOWER, -1),
+            Some(Failure::Broker {
+                code: ErrorCode::NOT_LEADER_OR_FOLLOWER,
+                log_start_offset: -1
+            })
+        );
+        // A retriable error the broker gives while a partition moves:
+        // retried with the same sequence, no epoch bump.
+        let t0 = Instant::now();
+        let mut s = state();
+        let mut q = queue(1, t0);
+        send(&mut q, &s, t0);
+        for code in [
+            ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            ErrorCode::NOT_ENOUGH_REPLICAS,
+            ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+            ErrorCode::REQUEST_TIMED_OUT,
+        ] {
+            let v = q.on_failure(0, classify(code, -1).unwrap(), t0, true, &mut s);
+            assert!(matches!(v, Some(Verdict::Retry)), "{code:?}");
+            assert_eq!(send(&mut q, &s, t0), Some((0, 0)));
+        }
+        assert!(!s.bump_if_requested());
     }
 
     #[test]

@@ -28,7 +28,9 @@ use tokio::sync::oneshot;
 use super::accumulator::{Accumulator, PartitionSlot, Payload, ProducerBatch, TopicQueues};
 use super::config::{Acks, ProducerConfig};
 use super::delivery::{BatchAck, DeliveryReport};
-use super::idempotence::{BatchState, Failure, ProducerIdAndEpoch, ProducerState, Verdict};
+use super::idempotence::{
+    classify, BatchState, Failure, ProducerIdAndEpoch, ProducerState, Verdict,
+};
 use super::memory::BufferPool;
 use super::produce_request::{self, TopicBatches};
 use crate::client::{Client, ConnKind};
@@ -477,25 +479,20 @@ impl Sender {
             let tp = || format!("{}-{}", s.topic.name, s.slot.partition);
             let answer = match &o.result {
                 Ok(parts) => match parts.get(&(s.topic.name.clone(), s.slot.partition)) {
-                    Some(r)
-                        if r.error.is_ok() || r.error == ErrorCode::DUPLICATE_SEQUENCE_NUMBER =>
-                    {
-                        Ok(BatchAck {
+                    Some(r) => match classify(r.error, r.log_start_offset) {
+                        None => Ok(BatchAck {
                             base_offset: r.base_offset,
                             log_append_time: r.log_append_time,
-                        })
-                    }
-                    Some(r) => Err((
-                        Error::Broker {
-                            code: r.error,
-                            message: r.message.clone(),
-                            context: format!("produce to {}", tp()),
-                        },
-                        Failure::Broker {
-                            code: r.error,
-                            log_start_offset: r.log_start_offset,
-                        },
-                    )),
+                        }),
+                        Some(failure) => Err((
+                            Error::Broker {
+                                code: r.error,
+                                message: r.message.clone(),
+                                context: format!("produce to {}", tp()),
+                            },
+                            failure,
+                        )),
+                    },
                     None => Err((
                         Error::Broker {
                             code: ErrorCode::UNKNOWN_SERVER_ERROR,
