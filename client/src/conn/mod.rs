@@ -356,10 +356,7 @@ impl Connection {
             .inner
             .send_raw_queued(req, version, true, timeout, true, queued)
             .await?;
-        R::Response::decode(&mut Reader::new(body), version).map_err(|source| Error::Decode {
-            addr: self.inner.addr.clone(),
-            source,
-        })
+        self.inner.decode::<R>(body, version)
     }
 
     /// Send a request of type `R` whose body was encoded elsewhere as
@@ -388,12 +385,7 @@ impl Connection {
         if !expects_response {
             return Ok(None);
         }
-        R::Response::decode(&mut Reader::new(answer), version)
-            .map(Some)
-            .map_err(|source| Error::Decode {
-                addr: self.inner.addr.clone(),
-                source,
-            })
+        self.inner.decode::<R>(answer, version).map(Some)
     }
 
     /// Send a request the broker will not answer (produce with acks=0);
@@ -416,6 +408,15 @@ impl Connection {
 }
 
 impl Inner {
+    /// Decode a response body of `R` at `version`, naming this broker in
+    /// the error.
+    fn decode<R: Request>(&self, body: Bytes, version: i16) -> Result<R::Response> {
+        R::Response::decode(&mut Reader::new(body), version).map_err(|source| Error::Decode {
+            addr: self.addr.clone(),
+            source,
+        })
+    }
+
     async fn send_version<R: Request>(
         &self,
         req: &R,
@@ -424,10 +425,7 @@ impl Inner {
         gated: bool,
     ) -> Result<R::Response> {
         let body = self.send_raw(req, version, true, timeout, gated).await?;
-        R::Response::decode(&mut Reader::new(body), version).map_err(|source| Error::Decode {
-            addr: self.addr.clone(),
-            source,
-        })
+        self.decode::<R>(body, version)
     }
 
     /// Queue one request and wait for its response body. `gated` requests

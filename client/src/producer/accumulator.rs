@@ -27,6 +27,7 @@ use super::delivery::BatchDelivery;
 use super::idempotence::{PartitionQueue, ProducerIdAndEpoch};
 use super::memory::Reservation;
 use super::partitioner::StickyPartitioner;
+use crate::metadata::TopicInfo;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -202,6 +203,18 @@ impl Accumulator {
     /// Every topic's queues.
     pub(crate) fn topics(&self) -> Arc<HashMap<Arc<str>, Arc<TopicQueues>>> {
         self.topics.load_full()
+    }
+
+    /// Add or update a topic from its metadata (see
+    /// [`upsert_topic`](Self::upsert_topic)).
+    pub(crate) fn upsert_topic_info(&self, info: &TopicInfo) -> Arc<TopicQueues> {
+        let available = info
+            .partitions
+            .iter()
+            .filter(|p| p.leader >= 0)
+            .map(|p| p.partition)
+            .collect();
+        self.upsert_topic(&info.name, info.id, info.partitions.len(), available)
     }
 
     /// Add or update a topic from metadata: `partitions` partitions, the

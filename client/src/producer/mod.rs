@@ -302,16 +302,7 @@ impl Producer {
         if info.partitions.is_empty() {
             return Err(Error::UnknownTopic(name.to_string()));
         }
-        let available = info
-            .partitions
-            .iter()
-            .filter(|p| p.leader >= 0)
-            .map(|p| p.partition)
-            .collect();
-        Ok(self
-            .shared
-            .acc
-            .upsert_topic(name, info.id, info.partitions.len(), available))
+        Ok(self.shared.acc.upsert_topic_info(&info))
     }
 
     /// Send every queued record now (ignoring `linger.ms`) and wait until

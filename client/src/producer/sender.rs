@@ -385,22 +385,10 @@ impl Sender {
                     .close_connection(*broker, ConnKind::Produce);
             }
         }
-        for (name, t) in self.shared.acc.topics().iter() {
+        for name in self.shared.acc.topics().keys() {
             if let Some(info) = md.topics.get(&**name) {
-                let available = info
-                    .partitions
-                    .iter()
-                    .filter(|p| p.leader >= 0)
-                    .map(|p| p.partition)
-                    .collect();
-                if info.partitions.len() != t.partitions.len()
-                    || info.id != t.id
-                    || available != t.available
-                {
-                    self.shared
-                        .acc
-                        .upsert_topic(name, info.id, info.partitions.len(), available);
-                }
+                // Unchanged topics are left as they are.
+                self.shared.acc.upsert_topic_info(info);
             }
         }
     }
