@@ -342,7 +342,7 @@ fn leaders_killed_while_producing() {
         let (stream_failed, stream_flush) = stream_run.await.unwrap();
         let events = chaos.stop();
         eprintln!("chaos events:\n{}", events.join("\n"));
-        let kills = events.iter().filter(|e| e.contains("kill")).count();
+        let kills = events.iter().filter(|e| e.contains(" kill node")).count();
         assert!(kills >= 4, "too few kills happened: {events:?}");
 
         let reader = cluster_client().await;

@@ -147,7 +147,7 @@ impl Client {
         for i in 0..self.inner.config.bootstrap_servers.len() {
             let res = async {
                 let conn = self.connection(bootstrap_id(i), ConnKind::General).await?;
-                self.refresh_with(&conn, false, false).await
+                self.refresh_with(&conn, false, None).await
             }
             .await;
             match res {
@@ -292,10 +292,11 @@ impl Client {
     }
 
     /// [`refresh_metadata`](Self::refresh_metadata), letting the broker
-    /// create topics it does not know when `allow_auto_create` is true (its
-    /// `auto.create.topics.enable` decides), as the Java producer's
-    /// requests do. A newly created topic is reported with
-    /// LEADER_NOT_AVAILABLE until it has leaders.
+    /// create `topics` when it does not know them and `allow_auto_create`
+    /// is true (its `auto.create.topics.enable` decides), as the Java
+    /// producer's requests do; then only `topics` are asked about. Kafka
+    /// 4.x answers the request that starts a creation with
+    /// UNKNOWN_TOPIC_OR_PARTITION; the topic appears in a later answer.
     pub async fn refresh_metadata_allowing(
         &self,
         topics: &[String],
@@ -321,23 +322,34 @@ impl Client {
             }
         }
         let conn = self.any_connection().await?;
-        self.refresh_with(&conn, false, allow_auto_create).await
+        // Creation is asked for the caller's topics only: the other topics
+        // this client tracks (someone's typo among them) must not be
+        // created because a producer looked up its own.
+        let only = allow_auto_create.then_some(topics);
+        self.refresh_with(&conn, false, only).await
     }
 
     /// Metadata describing every topic in the cluster.
     pub async fn fetch_all_topics(&self) -> Result<Arc<ClusterMetadata>> {
         let _g = self.inner.refresh.lock().await;
         let conn = self.any_connection().await?;
-        self.refresh_with(&conn, true, false).await
+        self.refresh_with(&conn, true, None).await
     }
 
+    /// One Metadata request: every topic (`all`), the topics this client
+    /// tracks, or (`create`) just those topics, letting the broker create
+    /// them.
     async fn refresh_with(
         &self,
         conn: &Connection,
         all: bool,
-        allow_auto_create: bool,
+        create: Option<&[String]>,
     ) -> Result<Arc<ClusterMetadata>> {
-        let topics: Vec<String> = lock(&self.inner.interest).iter().cloned().collect();
+        let allow_auto_create = create.is_some();
+        let topics: Vec<String> = match create {
+            Some(t) => t.to_vec(),
+            None => lock(&self.inner.interest).iter().cloned().collect(),
+        };
         let req = MetadataRequest {
             // v1+: null = all topics; an empty list = brokers only.
             topics: if all {
@@ -385,8 +397,9 @@ impl Client {
 
     /// [`topic`](Self::topic), letting the broker create the topic when
     /// `allow_auto_create` is true (see
-    /// [`refresh_metadata_allowing`](Self::refresh_metadata_allowing)); a
-    /// topic being created is a retriable LEADER_NOT_AVAILABLE error.
+    /// [`refresh_metadata_allowing`](Self::refresh_metadata_allowing)): a
+    /// topic being created is [`Error::UnknownTopic`] (Kafka 4.x) or a
+    /// retriable LEADER_NOT_AVAILABLE until it is there.
     pub async fn topic_allowing(&self, topic: &str, allow_auto_create: bool) -> Result<TopicInfo> {
         let md = self.metadata();
         if !self.is_stale() {

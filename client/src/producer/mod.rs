@@ -291,18 +291,35 @@ impl Producer {
 
     /// First send to a topic: wait (up to `max.block.ms`) for its metadata,
     /// creating it if `allow_auto_create_topics` and the broker allow.
+    /// While a topic is being created Kafka 4.x says it does not exist, so
+    /// with creation allowed "unknown topic" is retried until
+    /// `max.block.ms`, as the Java producer waits for a topic's metadata.
     async fn learn_topic(&self, name: &str) -> Result<Arc<TopicQueues>> {
         let client = &self.shared.client;
         let allow = self.shared.config.allow_auto_create_topics;
-        let info = client
-            .retry(self.shared.config.max_block, || {
-                client.topic_allowing(name, allow)
-            })
-            .await?;
-        if info.partitions.is_empty() {
-            return Err(Error::UnknownTopic(name.to_string()));
+        let deadline = std::time::Instant::now() + self.shared.config.max_block;
+        let mut attempt = 0;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let r = client
+                .retry(left, || client.topic_allowing(name, allow))
+                .await;
+            match r {
+                Ok(info) if !info.partitions.is_empty() => {
+                    return Ok(self.shared.acc.upsert_topic_info(&info))
+                }
+                Ok(_) => {}
+                Err(Error::UnknownTopic(_)) if allow => {}
+                Err(e) => return Err(e),
+            }
+            let wait = client.backoff().delay_random(attempt);
+            attempt += 1;
+            if std::time::Instant::now() + wait >= deadline {
+                return Err(Error::UnknownTopic(name.to_string()));
+            }
+            client.invalidate_metadata();
+            tokio::time::sleep(wait).await;
         }
-        Ok(self.shared.acc.upsert_topic_info(&info))
     }
 
     /// Send every queued record now (ignoring `linger.ms`) and wait until
