@@ -11,26 +11,11 @@
 
 mod common;
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::cluster::{self, cluster_client, create_topic, wait_for, Chaos};
+use common::cluster::{self, cluster_client, create_topic, exclusive, runtime, wait_for, Chaos};
 
 const PARTITIONS: i32 = 6;
-
-/// One test at a time breaks the cluster.
-fn exclusive() -> MutexGuard<'static, ()> {
-    static CLUSTER: Mutex<()> = Mutex::new(());
-    CLUSTER.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 #[test]
 fn leader_failover_and_rejoin() {

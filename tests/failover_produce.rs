@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::cluster::{self, cluster_client, create_topic, Chaos};
+use common::cluster::{self, cluster_client, create_topic, exclusive, runtime, Chaos};
 use futures::stream::{FuturesUnordered, StreamExt};
 use skotch::client::{
     Client, ClientConfig, Consumer, ConsumerConfig, DeliveryCallback, DeliveryFuture, Offset,
@@ -41,20 +41,6 @@ use skotch::client::{
 
 const PARTITIONS: i32 = 6;
 const KEYS: u64 = 64;
-
-/// One test at a time breaks the cluster.
-fn exclusive() -> MutexGuard<'static, ()> {
-    static CLUSTER: Mutex<()> = Mutex::new(());
-    CLUSTER.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A producer client with the Java client's defaults.
 async fn producer_client() -> Client {

@@ -519,15 +519,15 @@ async fn buffer_memory_and_max_block() {
     .expect("test took too long");
 }
 
-/// 4a. BUG (see the report): a producer with the defaults creates a
+/// 4a. A producer with the defaults creates a
 /// missing topic (the broker's `auto.create.topics.enable` is true) and
 /// delivers the record, waiting up to `max.block.ms` for the new topic's
 /// metadata as the Java producer does. A KRaft broker (Kafka 4.x) answers
 /// the Metadata request that triggers the creation with
 /// UNKNOWN_TOPIC_OR_PARTITION (not LEADER_NOT_AVAILABLE as ZooKeeper
-/// brokers did); the topic appears in the next answer, milliseconds later.
-/// Observed: `send` fails at once with `Error::UnknownTopic` although the
-/// broker did create the topic.
+/// brokers did); the topic appears in the next answer, milliseconds later,
+/// so the producer retries "unknown topic" while creation is allowed
+/// (once, `send` failed at once here with `Error::UnknownTopic`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_topic_creation_with_defaults() {
     tokio::time::timeout(TEST_LIMIT, async {
@@ -556,7 +556,7 @@ async fn auto_topic_creation_with_defaults() {
             Err(e) => {
                 let exists = appears_within(&admin_client, &created, Duration::from_secs(3)).await;
                 panic!(
-                    "BUG: send to a topic the broker auto-creates failed after {took:?}: {e} \
+                    "send to a topic the broker auto-creates failed after {took:?}: {e} \
                      (the topic exists now: {exists})"
                 );
             }
@@ -658,14 +658,13 @@ async fn no_auto_topic_creation_when_disallowed_and_in_stream_layer() {
     .expect("test took too long");
 }
 
-/// 4c. BUG (see the report): a `Client` shared by a producer that
+/// 4c. (A bug this test found, now fixed.) A `Client` shared by a producer that
 /// may create topics and by code that must not (an
 /// `allow_auto_create_topics: false` producer, or `Client::topic`, which
 /// documents that asking never creates). A topic the latter asked about
-/// and found missing stays in the client's metadata interest set, and the
-/// next Metadata request the former makes (for *its own* topic, with
-/// `allow_auto_topic_creation` true) names every topic of that set, so the
-/// broker creates the missing one too.
+/// and found missing stays in the client's metadata interest set; the
+/// former's creating Metadata requests must name only its own topics, or
+/// the broker creates the missing one too (it did, before the fix).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_client_does_not_create_topics_others_asked_about() {
     tokio::time::timeout(TEST_LIMIT, async {
@@ -717,7 +716,7 @@ async fn shared_client_does_not_create_topics_others_asked_about() {
         };
         assert!(
             created.is_empty(),
-            "BUG: topics asked about without auto-creation were created by another \
+            "topics asked about without auto-creation were created by another \
              producer's metadata request on the same Client: {created:?}"
         );
     })

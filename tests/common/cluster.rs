@@ -29,6 +29,22 @@ pub fn cluster_bootstrap() -> String {
         .unwrap_or_else(|_| "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094".into())
 }
 
+/// One test of a test binary at a time breaks the cluster (test binaries
+/// themselves run one after another).
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static CLUSTER: Mutex<()> = Mutex::new(());
+    CLUSTER.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A two-worker runtime for a cluster test (the harness functions block).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A client of the cluster, with short timeouts so a dead node is noticed
 /// quickly.
 pub async fn cluster_client() -> Client {
