@@ -174,13 +174,10 @@ impl Sender {
                 r = poll_opt(&mut self.refresh) => {
                     self.refresh = None;
                     match r {
-                        Ok(()) => self.refresh_attempts = 0,
+                        Ok(()) => {}
                         Err(e) => {
                             tracing::debug!(error = %e, "producer metadata refresh failed");
                             self.refresh_wanted = true;
-                            let wait = self.shared.client.backoff().delay_random(self.refresh_attempts);
-                            self.refresh_attempts = self.refresh_attempts.saturating_add(1);
-                            self.refresh_retry_at = Some(Instant::now() + wait);
                         }
                     }
                 }
@@ -308,7 +305,10 @@ impl Sender {
                         base_sequence: b.base_sequence,
                     });
                 }
-                if let Some(t) = p.queue.next_retry() {
+                // A retry whose backoff is over but that must wait for an
+                // answer (an older batch in flight) is woken by that
+                // answer, not by a timer that would spin.
+                if let Some(t) = p.queue.next_retry().filter(|t| *t > now) {
                     earliest(t, &mut next);
                 }
             }
@@ -353,6 +353,9 @@ impl Sender {
         {
             self.refresh_wanted = true;
         }
+        if !self.refresh_wanted && self.refresh.is_none() {
+            self.refresh_attempts = 0;
+        }
         if self.refresh_wanted && self.refresh.is_none() {
             match self.refresh_retry_at {
                 Some(t) if now < t => earliest(t, &mut next),
@@ -393,10 +396,21 @@ impl Sender {
         }
     }
 
+    /// Start a metadata refresh. Refreshes that follow each other because
+    /// the last one did not help (no leader yet, errors) back off
+    /// exponentially (`retry.backoff.ms` .. `retry.backoff.max.ms`).
     fn start_refresh(&mut self) {
+        let now = Instant::now();
         self.refresh_wanted = false;
-        self.refresh_retry_at = None;
-        self.last_refresh = Instant::now();
+        self.refresh_retry_at = Some(
+            now + self
+                .shared
+                .client
+                .backoff()
+                .delay_random(self.refresh_attempts),
+        );
+        self.refresh_attempts = self.refresh_attempts.saturating_add(1);
+        self.last_refresh = now;
         let client = self.shared.client.clone();
         let topics: Vec<String> = self
             .shared
