@@ -326,7 +326,7 @@ NOTES = """
   with a worker per core; sends without awaiting each delivery: settled
   delivery futures are taken off a queue as they complete (each result
   checked), then flush(). Defaults (Java's): linger 5 ms, batch 16 KiB,
-  buffer 32 MiB; not idempotent yet. Timer: from before `Client::connect`
+  buffer 32 MiB; idempotent (as Java). Timer: from before `Client::connect`
   to the last delivery result / record. The consumer assigns every
   partition (no group) and checks CRCs (skotch's default).
 - Java: kafka-tools ProducerPerformance (`--throughput -1`, one callback
