@@ -577,33 +577,10 @@ async fn write_frame<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// The request header (with the size prefix, counting `body_len` more
-/// bytes of body) for a body encoded elsewhere.
-fn encode_header<R: Request>(version: i16, client_id: &str, body_len: usize) -> Result<BytesMut> {
-    let mut buf = BytesMut::with_capacity(64);
-    buf.put_i32(0);
-    buf.put_i16(R::API_KEY as i16);
-    buf.put_i16(version);
-    buf.put_i32(0); // correlation id, patched by the writer
-    buf.put_nullable_string(Some(client_id), false, "client_id")?;
-    if request_header_version(R::API_KEY, version) >= 2 {
-        buf.put_uvarint(0);
-    }
-    let size = i32::try_from(buf.len() - 4 + body_len).map_err(|_| {
-        skotch_protocol::EncodeError::TooLong {
-            field: "request",
-            len: buf.len() + body_len,
-        }
-    })?;
-    buf[..4].copy_from_slice(&size.to_be_bytes());
-    Ok(buf)
-}
-
-/// Encode a whole request frame: size, header (correlation id patched in by
-/// the writer) and body.
-fn encode_request<R: Request>(req: &R, version: i16, client_id: &str) -> Result<BytesMut> {
-    let mut buf = BytesMut::with_capacity(128);
-    buf.put_i32(0); // size, patched below
+/// Start a request frame: size prefix (0, see [`patch_size`]) and header
+/// (correlation id 0, patched in by the writer).
+fn write_header<R: Request>(buf: &mut BytesMut, version: i16, client_id: &str) -> Result<()> {
+    buf.put_i32(0); // size, patched by patch_size
     buf.put_i16(R::API_KEY as i16);
     buf.put_i16(version);
     buf.put_i32(0); // correlation id, patched by the writer
@@ -613,12 +590,37 @@ fn encode_request<R: Request>(req: &R, version: i16, client_id: &str) -> Result<
     if request_header_version(R::API_KEY, version) >= 2 {
         buf.put_uvarint(0); // no tagged fields
     }
-    req.encode(&mut buf, version)?;
-    let size = i32::try_from(buf.len() - 4).map_err(|_| skotch_protocol::EncodeError::TooLong {
+    Ok(())
+}
+
+/// Set the size prefix of the frame started in `buf`, which `more` bytes
+/// sent after it complete.
+fn patch_size(buf: &mut BytesMut, more: usize) -> Result<()> {
+    let len = buf.len() - 4 + more;
+    let size = i32::try_from(len).map_err(|_| skotch_protocol::EncodeError::TooLong {
         field: "request",
-        len: buf.len(),
+        len: len + 4,
     })?;
     buf[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(())
+}
+
+/// The size prefix and header of a request whose `body_len` bytes of body
+/// were encoded elsewhere.
+fn encode_header<R: Request>(version: i16, client_id: &str, body_len: usize) -> Result<BytesMut> {
+    let mut buf = BytesMut::with_capacity(64);
+    write_header::<R>(&mut buf, version, client_id)?;
+    patch_size(&mut buf, body_len)?;
+    Ok(buf)
+}
+
+/// Encode a whole request frame: size, header (correlation id patched in by
+/// the writer) and body.
+fn encode_request<R: Request>(req: &R, version: i16, client_id: &str) -> Result<BytesMut> {
+    let mut buf = BytesMut::with_capacity(128);
+    write_header::<R>(&mut buf, version, client_id)?;
+    req.encode(&mut buf, version)?;
+    patch_size(&mut buf, 0)?;
     Ok(buf)
 }
 

@@ -80,6 +80,11 @@ pub struct DeliveryFuture {
     batch: Arc<BatchDelivery>,
     index: i32,
     timestamp: i64,
+    /// Where this future's waker sits in the batch's list, once polled:
+    /// a later poll replaces it there (O(1)) rather than searching the
+    /// list, which with thousands of records per batch awaited by
+    /// different tasks would be quadratic.
+    waker_slot: Option<usize>,
 }
 
 impl DeliveryFuture {
@@ -88,6 +93,7 @@ impl DeliveryFuture {
             batch,
             index,
             timestamp,
+            waker_slot: None,
         }
     }
 
@@ -118,14 +124,25 @@ impl DeliveryFuture {
 impl Future for DeliveryFuture {
     type Output = Result<RecordMetadata>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if let Some(o) = self.batch.outcome.get() {
             return Poll::Ready(self.result(o));
         }
         {
-            let mut w = self.batch.wakers.lock().unwrap_or_else(|p| p.into_inner());
-            if !w.iter().any(|x| x.will_wake(cx.waker())) {
-                w.push(cx.waker().clone());
+            let batch = self.batch.clone();
+            let mut w = batch.wakers.lock().unwrap_or_else(|p| p.into_inner());
+            // After a settle the list is empty again: the slot is then
+            // gone and the outcome check below answers.
+            match self.waker_slot.and_then(|i| w.get_mut(i)) {
+                Some(old) => {
+                    if !old.will_wake(cx.waker()) {
+                        old.clone_from(cx.waker());
+                    }
+                }
+                None => {
+                    self.waker_slot = Some(w.len());
+                    w.push(cx.waker().clone());
+                }
             }
         }
         // Settled between the first check and registering: settle took the
@@ -192,5 +209,26 @@ mod tests {
         assert_eq!((m0.offset, m0.timestamp, m0.partition), (40, 100, 3));
         assert_eq!((m1.offset, m1.timestamp), (41, 101));
         assert_eq!(m1.topic, "t");
+    }
+
+    #[test]
+    fn repeated_polls_keep_one_waker_per_future() {
+        let d = BatchDelivery::new(Arc::from("t"), 0);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut futures: Vec<DeliveryFuture> = (0..100)
+            .map(|i| DeliveryFuture::new(d.clone(), i, 0))
+            .collect();
+        for _ in 0..10 {
+            for f in &mut futures {
+                assert!(Pin::new(&mut *f).poll(&mut cx).is_pending());
+            }
+        }
+        assert_eq!(d.wakers.lock().unwrap().len(), 100);
+        d.settle(Err(Error::Closed));
+        let mut last = futures.pop().unwrap();
+        assert!(matches!(
+            Pin::new(&mut last).poll(&mut cx),
+            Poll::Ready(Err(_))
+        ));
     }
 }

@@ -618,6 +618,17 @@ async fn init_producer_id(client: Client) -> Result<ProducerIdAndEpoch> {
         .send_version(&req, version, client.config().request_timeout)
         .await?;
     Error::check(resp.error_code, None, || "InitProducerId".to_string())?;
+    if resp.producer_id < 0 || resp.producer_epoch < 0 {
+        // A broken broker: asking again at once would loop, so it is fatal.
+        return Err(Error::Broker {
+            code: ErrorCode::UNKNOWN_SERVER_ERROR,
+            message: Some(format!(
+                "InitProducerId answered producer id {} epoch {}",
+                resp.producer_id, resp.producer_epoch
+            )),
+            context: "InitProducerId".into(),
+        });
+    }
     Ok(ProducerIdAndEpoch {
         producer_id: resp.producer_id,
         epoch: resp.producer_epoch,
