@@ -115,6 +115,17 @@ where
     sent
 }
 
+/// [`produce_paced`] of the keyed records of [`key_value`] to `topic`.
+async fn produce_keyed(producer: Arc<Producer>, topic: String, count: u64, rate: u64) -> Sent {
+    produce_paced(count, rate, |i| {
+        let (k, v) = key_value(i);
+        let p = producer.clone();
+        let t = topic.clone();
+        async move { p.send(ProducerRecord::new(t, v).key(k)).await }
+    })
+    .await
+}
+
 /// Every record of `topic`, as (key, seq, i) in offset order per
 /// partition.
 async fn read_all(client: &Client, topic: &str) -> BTreeMap<i32, Vec<(u64, u64)>> {
@@ -280,28 +291,13 @@ fn leaders_killed_while_producing() {
             Duration::from_secs(55),
         );
 
-        let t = idem_topic.clone();
-        let p = idem.clone();
-        let idem_run = tokio::spawn(async move {
-            produce_paced(COUNT, RATE, |i| {
-                let (k, v) = key_value(i);
-                let p = p.clone();
-                let t = t.clone();
-                async move { p.send(ProducerRecord::new(t, v).key(k)).await }
-            })
-            .await
-        });
-        let t = plain_topic.clone();
-        let p = plain.clone();
-        let plain_run = tokio::spawn(async move {
-            produce_paced(COUNT, RATE, |i| {
-                let (k, v) = key_value(i);
-                let p = p.clone();
-                let t = t.clone();
-                async move { p.send(ProducerRecord::new(t, v).key(k)).await }
-            })
-            .await
-        });
+        let idem_run = tokio::spawn(produce_keyed(idem.clone(), idem_topic.clone(), COUNT, RATE));
+        let plain_run = tokio::spawn(produce_keyed(
+            plain.clone(),
+            plain_topic.clone(),
+            COUNT,
+            RATE,
+        ));
         // The stream writer: hop's interface, one write at a time; its
         // errors surface at flush.
         let stream_run = tokio::spawn(async move {
@@ -413,15 +409,7 @@ fn frozen_leader_while_producing() {
         let paused_for = Duration::from_secs(40);
         let start = Instant::now();
         let chaos = Chaos::pause_leader(&topic, 0, pause_at, paused_for);
-        let t = topic.clone();
-        let p = producer.clone();
-        let sent = produce_paced(COUNT, RATE, |i| {
-            let (k, v) = key_value(i);
-            let p = p.clone();
-            let t = t.clone();
-            async move { p.send(ProducerRecord::new(t, v).key(k)).await }
-        })
-        .await;
+        let sent = produce_keyed(producer.clone(), topic.clone(), COUNT, RATE).await;
         let events = chaos.stop();
         eprintln!("chaos events:\n{}", events.join("\n"));
 
@@ -927,17 +915,7 @@ fn long_run_many_kills() {
 
         let chaos = Chaos::kill_leaders(&topic, PARTITIONS, every, down_for, last_kill_by);
         let start = Instant::now();
-        let t = topic.clone();
-        let p = producer.clone();
-        let mut run = tokio::spawn(async move {
-            produce_paced(count, rate, |i| {
-                let (k, v) = key_value(i);
-                let p = p.clone();
-                let t = t.clone();
-                async move { p.send(ProducerRecord::new(t, v).key(k)).await }
-            })
-            .await
-        });
+        let mut run = tokio::spawn(produce_keyed(producer.clone(), topic.clone(), count, rate));
         // A progress line every 30 s.
         let period = Duration::from_secs(30);
         let mut tick = tokio::time::interval_at((start + period).into(), period);
