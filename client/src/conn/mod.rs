@@ -508,7 +508,19 @@ impl Inner {
             } else {
                 None
             };
-            self.tx.send(out).await.map_err(|_| self.closed())?;
+            // The queue is full while the writer is stuck behind a broker
+            // that stopped reading; the request timeout covers that wait.
+            // Not queued yet, so the connection is not failed: the requests
+            // ahead of this one time out by their own deadlines.
+            match tokio::time::timeout_at(deadline, self.tx.send(out)).await {
+                Ok(sent) => sent.map_err(|_| self.closed())?,
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        what: format!("{} request to {} waiting to be queued", R::NAME, self.addr),
+                        after_ms: timeout.as_millis() as u64,
+                    })
+                }
+            }
         }
         queued();
         match tokio::time::timeout_at(deadline, rx).await {
@@ -772,4 +784,117 @@ fn deliver(frame: Bytes, shared: &Shared, addr: &str) -> Result<()> {
     }
     let _ = pending.reply.send(Ok(r.take_rest()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpSocket;
+
+    /// Long enough never to expire while a test runs.
+    const LONG: Duration = Duration::from_secs(60);
+
+    fn options() -> ConnectOptions {
+        ConnectOptions {
+            client_id: "test".into(),
+            connect_timeout: LONG,
+            request_timeout: LONG,
+            max_response_size: 1 << 20,
+            security: Security::default(),
+        }
+    }
+
+    /// A broker on 127.0.0.1 that answers the ApiVersions handshake, then
+    /// never reads again: what the client writes next stays in the socket
+    /// buffers, kept small so they fill at once.
+    async fn stalled_broker() -> (std::net::SocketAddr, JoinHandle<()>) {
+        let socket = TcpSocket::new_v4().unwrap();
+        // Accepted sockets inherit the listener's receive buffer.
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let size = s.read_i32().await.unwrap();
+            let mut req = vec![0u8; size as usize];
+            s.read_exact(&mut req).await.unwrap();
+            // Header: api key, version, correlation id.
+            let version = i16::from_be_bytes([req[2], req[3]]);
+            let mut frame = BytesMut::new();
+            frame.put_i32(0);
+            frame.put_slice(&req[4..8]);
+            ApiVersionsResponse::default()
+                .encode(&mut frame, version)
+                .unwrap();
+            patch_size(&mut frame, 0).unwrap();
+            s.write_all(&frame).await.unwrap();
+            // Keep the socket open and unread until the test ends.
+            std::future::pending::<()>().await;
+            drop(s);
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn full_write_queue_times_out_without_closing_the_connection() {
+        let (addr, _broker) = stalled_broker().await;
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_send_buffer_size(4096).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let conn = Arc::new(
+            Connection::handshake(stream, addr.to_string(), options())
+                .await
+                .unwrap(),
+        );
+        let capacity = conn.inner.tx.max_capacity();
+
+        // Far more than the socket buffers hold: the writer task blocks
+        // writing it, and nothing leaves the queue after it.
+        let big = conn.clone();
+        tokio::spawn(async move {
+            let body = vec![Bytes::from(vec![0u8; 8 << 20])];
+            let _ = big
+                .send_encoded_queued::<ApiVersionsRequest>(body, 3, true, LONG, || ())
+                .await;
+        });
+        // Some to spare, in case the writer takes a few before blocking.
+        for _ in 0..capacity + 16 {
+            let c = conn.clone();
+            tokio::spawn(async move {
+                let _ = c
+                    .send_version(&ApiVersionsRequest::default(), 3, LONG)
+                    .await;
+            });
+        }
+        tokio::time::timeout(Duration::from_secs(1), async {
+            while conn.inner.tx.capacity() > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the write queue never filled");
+
+        let timeout = Duration::from_millis(200);
+        let started = tokio::time::Instant::now();
+        let result = tokio::time::timeout(
+            Duration::from_secs(1),
+            conn.send_version(&ApiVersionsRequest::default(), 3, timeout),
+        )
+        .await
+        .expect("still waiting to be queued 1 s later: the request timeout does not cover it");
+        let waited = started.elapsed();
+        match result {
+            Err(Error::Timeout { what, after_ms }) => {
+                assert_eq!(after_ms, 200);
+                assert!(what.contains("waiting to be queued"), "{what}");
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        assert!(waited >= timeout, "returned after {waited:?}");
+        assert!(
+            !conn.is_closed(),
+            "a request that was never queued must not close the connection"
+        );
+    }
 }
