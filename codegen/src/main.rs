@@ -50,6 +50,7 @@ const APIS: &[&str] = &[
     "SaslHandshake",
     "SaslAuthenticate",
     "InitProducerId",
+    "OffsetForLeaderEpoch",
 ];
 const OTHERS: &[&str] = &[
     "RequestHeader",

@@ -60,6 +60,8 @@ pub fn visit_all(v: &mut impl Visit) {
     v.visit::<messages::OffsetCommitResponse>();
     v.visit::<messages::OffsetFetchRequest>();
     v.visit::<messages::OffsetFetchResponse>();
+    v.visit::<messages::OffsetForLeaderEpochRequest>();
+    v.visit::<messages::OffsetForLeaderEpochResponse>();
     v.visit::<messages::ProduceRequest>();
     v.visit::<messages::ProduceResponse>();
     v.visit::<messages::RequestHeader>();
@@ -2510,6 +2512,124 @@ impl Sample for messages::offset_fetch_response::OffsetFetchResponsePartitions {
                 Some(String::from("metadata-16"))
             },
             error_code: 1017,
+        }
+    }
+}
+
+impl Sample for messages::offset_for_leader_epoch_request::OffsetForLeaderEpochRequest {
+    fn sample(version: i16, nulls: bool) -> Self {
+        let d = Self::default();
+        Self {
+            replica_id: if version >= 3 { 100001 } else { d.replica_id },
+            topics: if nulls {
+                vec![
+                    messages::offset_for_leader_epoch_request::OffsetForLeaderTopic::sample(
+                        version, nulls,
+                    ),
+                ]
+            } else {
+                vec![
+                    messages::offset_for_leader_epoch_request::OffsetForLeaderTopic::sample(
+                        version, nulls,
+                    ),
+                    messages::offset_for_leader_epoch_request::OffsetForLeaderTopic::sample(
+                        version, nulls,
+                    ),
+                ]
+            },
+        }
+    }
+}
+
+impl Sample for messages::offset_for_leader_epoch_request::OffsetForLeaderTopic {
+    fn sample(version: i16, nulls: bool) -> Self {
+        Self {
+            topic: String::from("topic-2"),
+            partitions: if nulls {
+                vec![
+                    messages::offset_for_leader_epoch_request::OffsetForLeaderPartition::sample(
+                        version, nulls,
+                    ),
+                ]
+            } else {
+                vec![
+                    messages::offset_for_leader_epoch_request::OffsetForLeaderPartition::sample(
+                        version, nulls,
+                    ),
+                    messages::offset_for_leader_epoch_request::OffsetForLeaderPartition::sample(
+                        version, nulls,
+                    ),
+                ]
+            },
+        }
+    }
+}
+
+impl Sample for messages::offset_for_leader_epoch_request::OffsetForLeaderPartition {
+    fn sample(_version: i16, _nulls: bool) -> Self {
+        Self {
+            partition: 100003,
+            current_leader_epoch: 100004,
+            leader_epoch: 100005,
+        }
+    }
+}
+
+impl Sample for messages::offset_for_leader_epoch_response::OffsetForLeaderEpochResponse {
+    fn sample(version: i16, nulls: bool) -> Self {
+        Self {
+            throttle_time_ms: 100001,
+            topics: if nulls {
+                vec![
+                    messages::offset_for_leader_epoch_response::OffsetForLeaderTopicResult::sample(
+                        version, nulls,
+                    ),
+                ]
+            } else {
+                vec![
+                    messages::offset_for_leader_epoch_response::OffsetForLeaderTopicResult::sample(
+                        version, nulls,
+                    ),
+                    messages::offset_for_leader_epoch_response::OffsetForLeaderTopicResult::sample(
+                        version, nulls,
+                    ),
+                ]
+            },
+        }
+    }
+}
+
+impl Sample for messages::offset_for_leader_epoch_response::OffsetForLeaderTopicResult {
+    fn sample(version: i16, nulls: bool) -> Self {
+        Self {
+            topic: String::from("topic-2"),
+            partitions: if nulls {
+                vec![
+                    messages::offset_for_leader_epoch_response::EpochEndOffset::sample(
+                        version, nulls,
+                    ),
+                ]
+            } else {
+                vec![
+                    messages::offset_for_leader_epoch_response::EpochEndOffset::sample(
+                        version, nulls,
+                    ),
+                    messages::offset_for_leader_epoch_response::EpochEndOffset::sample(
+                        version, nulls,
+                    ),
+                ]
+            },
+        }
+    }
+}
+
+impl Sample for messages::offset_for_leader_epoch_response::EpochEndOffset {
+    fn sample(_version: i16, _nulls: bool) -> Self {
+        Self {
+            error_code: 1003,
+            partition: 100004,
+            leader_epoch: 100005,
+            end_offset: 10000000006,
         }
     }
 }
