@@ -32,8 +32,18 @@ pub enum ConnKind {
     Produce,
     /// Fetch requests (which may wait up to `fetch.max.wait.ms`).
     Fetch,
-    /// Consumer group coordination.
+    /// Offset commits and fetches of consumer groups.
     Group,
+    /// JoinGroup and SyncGroup, which the coordinator holds until the
+    /// other members rejoin (up to the rebalance timeout): on a connection
+    /// of their own, so that a commit never waits behind them (a broker
+    /// answers a connection's requests in order) and a commit that times
+    /// out (closing its connection) never fails a join. franz-go does the
+    /// same.
+    Rebalance,
+    /// Heartbeats (classic and KIP-848) and LeaveGroup: membership is kept
+    /// alive even while a commit or a join is slow.
+    Heartbeat,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Connection>>>>;

@@ -91,6 +91,41 @@ pub enum Error {
         source: DecodeError,
     },
 
+    /// A record batch of a partition could not be decoded (corrupt,
+    /// truncated, or inflating past the decompression limit). The records
+    /// before it were handed out; the partition's position stays at
+    /// `offset` and every poll reports this until the application seeks
+    /// past it (Java's "seek past the record to continue consumption").
+    #[error("cannot decode the record batch of {topic}-{partition} at offset {offset}: {source}; seek past it to go on")]
+    CorruptRecord {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The offset the partition stopped at.
+        offset: i64,
+        /// What was wrong.
+        #[source]
+        source: DecodeError,
+    },
+
+    /// The log of a partition was truncated below the consumer's position
+    /// after an unclean leader change (KIP-320), and `auto.offset.reset`
+    /// is none (Java's `LogTruncationException`). Seek to go on; with a
+    /// reset policy the consumer moves to `diverging_offset` by itself.
+    #[error("log of {topic}-{partition} truncated below position {position}: records from offset {diverging_offset} on differ; seek to go on")]
+    LogTruncation {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The consumer's position.
+        position: i64,
+        /// The first offset known to differ (the new leader's end offset
+        /// for the epoch of the last record read).
+        diverging_offset: i64,
+    },
+
     /// A request could not be encoded.
     #[error("cannot encode request: {0}")]
     Encode(#[from] EncodeError),

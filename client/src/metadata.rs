@@ -139,6 +139,20 @@ impl ClusterMetadata {
                 .collect();
             partitions.sort_by_key(|p| p.partition);
             partitions.dedup_by_key(|p| p.partition);
+            // KIP-320: an answer from a broker that has not caught up may
+            // describe a partition with an older leader epoch than we
+            // already know; keep what we know (Java's
+            // `Metadata.updateLatestMetadata`). A recreated topic (new id)
+            // starts over.
+            if let Some(old) = self.topics.get(&name).filter(|o| o.id == t.topic_id) {
+                for p in &mut partitions {
+                    if let Some(known) = old.partition(p.partition) {
+                        if p.leader_epoch >= 0 && known.leader_epoch > p.leader_epoch {
+                            *p = known.clone();
+                        }
+                    }
+                }
+            }
             next.topic_errors.remove(&name);
             next.topics.insert(
                 name.clone(),
@@ -203,6 +217,39 @@ mod tests {
                 .collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn older_leader_epochs_are_ignored() {
+        let with_epoch = |leader: i32, epoch: i32| {
+            let mut t = topic("a", 0, &[(0, leader), (1, leader)]);
+            for p in &mut t.partitions {
+                p.leader_epoch = epoch;
+            }
+            t.partitions[1].leader_epoch = 1;
+            t
+        };
+        let mut r = resp(vec![with_epoch(1, 7)]);
+        r.brokers.push(MetadataResponseBroker {
+            node_id: 2,
+            host: "127.0.0.1".into(),
+            port: 9093,
+            ..Default::default()
+        });
+        let m = ClusterMetadata::default().apply(&r, false);
+        assert_eq!(m.leader("a", 0), Some(1));
+        // A lagging broker says broker 2 leads at epoch 5: stale, ignored;
+        // partition 1's epoch 1 is not older, so it is applied.
+        let mut stale = r.clone();
+        stale.topics = vec![with_epoch(2, 5)];
+        let m2 = m.apply(&stale, false);
+        assert_eq!(m2.topics["a"].partitions[0].leader, 1);
+        assert_eq!(m2.topics["a"].partitions[0].leader_epoch, 7);
+        assert_eq!(m2.topics["a"].partitions[1].leader, 2);
+        // A newer epoch wins.
+        let mut newer = r;
+        newer.topics = vec![with_epoch(2, 8)];
+        assert_eq!(m2.apply(&newer, false).leader("a", 0), Some(2));
     }
 
     #[test]

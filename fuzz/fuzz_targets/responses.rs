@@ -95,8 +95,8 @@ const DECODERS: &[fn(u8, &[u8])] = &[
     run::<ConsumerGroupDescribeResponse>,
     run::<SaslHandshakeResponse>,
     run::<SaslAuthenticateResponse>,
-    // Not sent yet: the idempotent producer will.
     run::<InitProducerIdResponse>,
+    run::<OffsetForLeaderEpochResponse>,
 ];
 
 fuzz_target!(|data: &[u8]| {

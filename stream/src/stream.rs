@@ -458,11 +458,14 @@ impl StreamReader {
     }
 
     /// Stop reading. A group reader commits its done offsets (through the
-    /// revocation of its partitions) and leaves the group.
+    /// revocation of its partitions) and leaves the group. The reader's
+    /// connections close once nothing else holds its client.
+    ///
+    /// Errors: a group reader's final commit or LeaveGroup failed.
     pub async fn close(self) -> Result<()> {
         match self.source {
             Source::Assigned(c) => {
-                c.client().close();
+                c.close();
                 Ok(())
             }
             Source::Group { consumer, .. } => Ok(consumer.close().await?),
@@ -579,10 +582,14 @@ impl StreamWriter {
         }
     }
 
-    /// Flush, then close.
+    /// Flush, then close the producer.
+    ///
+    /// Errors: messages that were not delivered (as
+    /// [`flush`](Self::flush)), else the producer's own close error.
     pub async fn close(mut self) -> Result<()> {
         let r = self.flush().await;
-        let _ = self.producer.close().await;
-        r
+        let closed = self.producer.close().await;
+        r?;
+        Ok(closed?)
     }
 }

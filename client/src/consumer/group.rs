@@ -240,6 +240,7 @@ impl GroupConsumer {
                 poll_expired: false,
                 fatal: None,
                 closing: false,
+                reported: Vec::new(),
             }),
             tracker: std::sync::Mutex::new(OffsetTracker::default()),
             wake: tokio::sync::Notify::new(),
@@ -394,6 +395,7 @@ impl GroupConsumer {
             self.last_auto_commit = Instant::now();
             if let Err(e) = self.handle.commit_done().await {
                 tracing::warn!(group = %self.config.group_id, error = %e, "auto commit failed; will retry");
+                self.shared.report(e);
             }
         }
         let mut poll = self.consumer.poll().await?;
@@ -401,8 +403,13 @@ impl GroupConsumer {
             let mut tracker = self.shared.tracker();
             let auto = self.config.enable_auto_commit;
             let already_done = &self.already_done;
+            // Records come in runs of one partition: one TopicPartition per
+            // run, not per record.
+            let mut tp = TopicPartition::new(String::new(), -1);
             poll.records.retain(|r| {
-                let tp = TopicPartition::new(r.topic.as_ref(), r.partition);
+                if tp.partition != r.partition || tp.topic != *r.topic {
+                    tp = TopicPartition::new(r.topic.as_ref(), r.partition);
+                }
                 tracker.handed_out(&tp, r.offset);
                 let skip = already_done
                     .get(&tp)
@@ -413,6 +420,7 @@ impl GroupConsumer {
                 !skip
             });
         }
+        poll.errors.append(&mut self.shared.state().reported);
         Ok(poll)
     }
 
@@ -557,7 +565,7 @@ impl GroupConsumer {
     /// the rebalance timeout, plus the request timeout, as in Java.
     async fn send_rebalance_request<R: Request>(&self, req: &R) -> Result<R::Response> {
         let node = self.shared.coordinator().await?;
-        let conn = self.client().connection(node, ConnKind::Group).await?;
+        let conn = self.client().connection(node, ConnKind::Rebalance).await?;
         let version = conn.version::<R>()?;
         let timeout = self.config.max_poll_interval + self.client().config().request_timeout;
         conn.send_version(req, version, timeout).await
@@ -638,6 +646,7 @@ impl GroupConsumer {
         if self.config.enable_auto_commit {
             if let Err(e) = self.handle.commit_done_for(&partitions).await {
                 tracing::warn!(group = %self.config.group_id, error = %e, "commit before revocation failed");
+                self.shared.report(e);
             }
         }
         for l in &mut self.listeners {
@@ -744,7 +753,13 @@ impl GroupConsumer {
     /// listeners run, so a
     /// [`ManualCommitListener`](crate::group::listener::ManualCommitListener)
     /// commits), leave (a dynamic member; a static one stays for the
-    /// session timeout), stop heartbeats, close the connections.
+    /// session timeout), stop heartbeats and fetches. The client and its
+    /// connections stay open: a producer or another consumer may share
+    /// them.
+    ///
+    /// Errors: the first failure among the final commit (auto commit or a
+    /// listener's), errors reported since the last poll, and the
+    /// LeaveGroup; every step runs regardless.
     pub async fn close(mut self) -> Result<()> {
         let owned = self.consumer.assignment();
         self.revoke(owned).await;
@@ -770,8 +785,11 @@ impl GroupConsumer {
         if let Err(e) = &r {
             tracing::debug!(group = %self.config.group_id, error = %e, "leaving the group failed; the session timeout will remove the member");
         }
-        self.client().close();
-        Ok(())
+        let reported = std::mem::take(&mut self.shared.state().reported);
+        match reported.into_iter().next() {
+            Some(e) => Err(e),
+            None => r,
+        }
     }
 }
 

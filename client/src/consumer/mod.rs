@@ -2,31 +2,41 @@
 //! at the earliest or latest offset, a given offset or a timestamp, and are
 //! fetched from their leaders with `fetch.max.wait.ms` long polls.
 //!
-//! Each [`Consumer::poll`] sends one Fetch per leader broker (concurrently),
-//! hands out the records past each partition's position, and reports a
+//! Fetching runs in the background (Java's `Fetcher`, franz-go's sources):
+//! one task per leader broker (`fetcher.rs`) keeps a Fetch in flight for
+//! the partitions it leads, over an incremental fetch session (KIP-227,
+//! `fetch_session.rs`), and buffers what arrives (`fetch_buffer.rs`), so a
+//! slow broker holds back only its own partitions. [`Consumer::poll`] hands
+//! out buffered records (at most `max.poll.records`), and reports a
 //! partition's end once its position reaches the high watermark (the last
 //! stable offset under read_committed), like librdkafka's partition EOF.
+//!
+//! A partition with buffered data is not fetched again until `poll` has
+//! handed that data out (Java's rule), which bounds the buffer: at most
+//! about `fetch.max.bytes` per broker.
 
+mod fetch_buffer;
+pub mod fetch_session;
+mod fetcher;
 mod group;
+mod leader_epoch;
 mod offsets;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::future::join_all;
-use skotch_protocol::error::ErrorCode;
-use skotch_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use skotch_protocol::messages::{FetchRequest, FetchResponse};
-use skotch_protocol::record::{self, AbortedTransactionFilter, Header, TimestampType};
-use skotch_protocol::Uuid;
+use skotch_protocol::record::{Header, TimestampType};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
-use crate::client::{Client, ConnKind};
+use crate::client::Client;
 use crate::error::{Error, Result};
+use fetch_buffer::CompletedFetch;
 
 pub use group::{GroupConfig, GroupConsumer, GroupProtocol};
-pub use offsets::Offset;
+pub use offsets::{Offset, OffsetAndTimestamp};
 
 /// A topic and a partition index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,7 +98,7 @@ pub enum IsolationLevel {
 }
 
 impl IsolationLevel {
-    fn wire(self) -> i8 {
+    pub(crate) fn wire(self) -> i8 {
         match self {
             Self::ReadUncommitted => 0,
             Self::ReadCommitted => 1,
@@ -120,6 +130,13 @@ pub struct ConsumerConfig {
     pub auto_offset_reset: Option<Offset>,
     /// `check.crcs`: verify each record batch's CRC-32C. Default true.
     pub check_crcs: bool,
+    /// `max.poll.records`: the most records one poll hands out; the rest
+    /// stay buffered for the next. Default 500.
+    pub max_poll_records: usize,
+    /// `client.rack`: sent with fetches so that a broker configured with a
+    /// rack-aware replica selector (KIP-392) can point the consumer at the
+    /// closest replica. Default none.
+    pub client_rack: Option<String>,
 }
 
 impl Default for ConsumerConfig {
@@ -132,22 +149,149 @@ impl Default for ConsumerConfig {
             isolation_level: IsolationLevel::ReadUncommitted,
             auto_offset_reset: Some(Offset::Latest),
             check_crcs: true,
+            max_poll_records: 500,
+            client_rack: None,
         }
     }
 }
 
-/// Where one assigned partition stands.
-#[derive(Debug, Clone)]
-struct PartitionState {
+/// Where one assigned partition stands. Owned by [`State`]; the fetchers
+/// and `poll` change it under the state lock.
+#[derive(Debug)]
+pub(crate) struct PartitionState {
     /// Next offset to hand out; `None` until the start offset is resolved.
-    position: Option<i64>,
+    pub position: Option<i64>,
     /// Where to start (or restart) when `position` is `None`.
-    start: Offset,
-    high_watermark: Option<i64>,
-    last_stable_offset: Option<i64>,
-    log_start_offset: Option<i64>,
+    pub start: Offset,
+    /// Leader epoch of the batch the last handed-out record came from
+    /// (Java's offset epoch): what OffsetForLeaderEpoch checks after the
+    /// leader changes. `None` after a seek or a reset.
+    pub offset_epoch: Option<i32>,
+    /// The leader epoch the partition was last fetched with (-1: none yet).
+    pub fetch_epoch: i32,
+    /// The leader changed since `offset_epoch`'s record was read: the
+    /// position is checked with OffsetForLeaderEpoch before fetching.
+    pub needs_validation: bool,
+    pub high_watermark: Option<i64>,
+    pub last_stable_offset: Option<i64>,
+    pub log_start_offset: Option<i64>,
     /// End of partition was reported and no record came since.
-    eof_reported: bool,
+    pub eof_reported: bool,
+    /// Paused by the application: not fetched, buffered data kept.
+    pub paused: bool,
+    /// A fetch for it is in flight at this broker, or (`Some` with data
+    /// buffered) its data waits for `poll`: it is not fetched again.
+    pub in_flight: Option<i32>,
+    pub buffered: bool,
+    /// Bumped whenever the position is set from outside the fetch path
+    /// (assign, seek, reset): fetched data of an older generation is
+    /// dropped.
+    pub generation: u64,
+    /// The partition stopped: a batch that cannot be decoded, a log
+    /// truncation without `auto.offset.reset`, a non-retriable error. Every
+    /// poll reports it until the application seeks (or unassigns).
+    pub failed: Option<Error>,
+    /// Not fetched before this (after a retriable error).
+    pub retry_at: Option<Instant>,
+    /// KIP-392: the replica the leader said to read from, until when.
+    pub preferred_replica: Option<(i32, Instant)>,
+}
+
+impl PartitionState {
+    fn new(start: Offset, generation: u64) -> Self {
+        Self {
+            position: None,
+            start,
+            offset_epoch: None,
+            fetch_epoch: -1,
+            needs_validation: false,
+            high_watermark: None,
+            last_stable_offset: None,
+            log_start_offset: None,
+            eof_reported: false,
+            paused: false,
+            in_flight: None,
+            buffered: false,
+            generation,
+            failed: None,
+            retry_at: None,
+            preferred_replica: None,
+        }
+    }
+
+    /// Move to `position` (or to `start` when `None`), dropping whatever
+    /// was fetched for the old one.
+    pub(crate) fn reposition(&mut self, position: Option<i64>, start: Offset, generation: u64) {
+        self.position = position;
+        self.start = start;
+        self.offset_epoch = None;
+        self.needs_validation = false;
+        self.eof_reported = false;
+        self.in_flight = None;
+        self.buffered = false;
+        self.generation = generation;
+        self.failed = None;
+        self.retry_at = None;
+    }
+}
+
+/// What the consumer, its fetchers and `poll` share.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub partitions: BTreeMap<TopicPartition, PartitionState>,
+    /// Fetched data waiting for `poll`, in arrival order.
+    pub buffer: VecDeque<CompletedFetch>,
+    /// Bytes buffered per broker (bounded by `fetch.max.bytes`).
+    pub buffered_bytes: HashMap<i32, usize>,
+    /// Partitions whose end a fetcher saw, to be reported by `poll`.
+    pub eof: Vec<TopicPartition>,
+    /// Interned topic names for the records.
+    pub topic_names: HashMap<String, Arc<str>>,
+    /// When each broker's fetch in flight was sent.
+    pub fetch_started: HashMap<i32, Instant>,
+    next_generation: u64,
+    /// The consumer was closed or dropped: fetchers stop.
+    pub closed: bool,
+}
+
+impl State {
+    pub(crate) fn next_generation(&mut self) -> u64 {
+        self.next_generation += 1;
+        self.next_generation
+    }
+
+    /// Drop buffered data of `tp` (unassigned or moved).
+    fn drop_buffered(&mut self, tp: &TopicPartition) {
+        let bytes = &mut self.buffered_bytes;
+        self.buffer.retain(|cf| {
+            if cf.tp == *tp {
+                if let Some(b) = bytes.get_mut(&cf.broker) {
+                    *b = b.saturating_sub(cf.bytes);
+                }
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+/// State shared by a [`Consumer`] and its fetcher tasks.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub client: Client,
+    pub config: ConsumerConfig,
+    pub state: Mutex<State>,
+    /// Fetched data or an end of partition arrived (poll waits on it).
+    pub data: Notify,
+    /// Partitions became fetchable, or metadata moved (fetchers wait on it).
+    pub work: Notify,
+}
+
+impl Shared {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// What a poll produced.
@@ -157,31 +301,54 @@ pub struct Poll {
     pub records: Vec<ConsumerRecord>,
     /// Partitions whose position reached their end during this poll.
     pub end_of_partition: Vec<TopicPartition>,
+    /// Errors that did not stop this poll but must not go unseen: a
+    /// failed auto commit, a failed commit before a revocation (group
+    /// consumers). Consumption goes on; the next commit retries.
+    pub errors: Vec<Error>,
 }
 
 /// A consumer of explicitly assigned partitions.
-#[derive(Debug)]
 pub struct Consumer {
-    client: Client,
-    config: ConsumerConfig,
-    partitions: BTreeMap<TopicPartition, PartitionState>,
-    topic_names: HashMap<String, Arc<str>>,
+    shared: Arc<Shared>,
+    fetchers: HashMap<i32, JoinHandle<()>>,
+    /// A background metadata refresh, at most one at a time.
+    refresh: Option<JoinHandle<()>>,
+    last_refresh: Option<Instant>,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("assignment", &self.assignment())
+            .field("fetchers", &self.fetchers.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Consumer {
     /// A consumer over `client` with no partitions assigned.
     pub fn new(client: Client, config: ConsumerConfig) -> Self {
         Self {
-            client,
-            config,
-            partitions: BTreeMap::new(),
-            topic_names: HashMap::new(),
+            shared: Arc::new(Shared {
+                client,
+                config,
+                state: Mutex::new(State::default()),
+                data: Notify::new(),
+                work: Notify::new(),
+            }),
+            fetchers: HashMap::new(),
+            refresh: None,
+            last_refresh: None,
         }
     }
 
     /// The client underneath.
     pub fn client(&self) -> &Client {
-        &self.client
+        &self.shared.client
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.shared.state()
     }
 
     /// Assign every partition of `topic`, starting at `start`.
@@ -192,11 +359,9 @@ impl Consumer {
         topic: &str,
         start: Offset,
     ) -> Result<Vec<TopicPartition>> {
-        let info = self
-            .client
-            .retry(self.client.config().request_timeout, || {
-                self.client.topic(topic)
-            })
+        let client = self.shared.client.clone();
+        let info = client
+            .retry(client.config().request_timeout, || client.topic(topic))
             .await?;
         let tps: Vec<TopicPartition> = info
             .partitions
@@ -212,342 +377,258 @@ impl Consumer {
     /// Assign one partition, starting at `start` (resolved at the next
     /// poll). Reassigning a partition moves it to `start`.
     pub fn assign(&mut self, tp: TopicPartition, start: Offset) {
-        self.topic_names
+        let mut st = self.state();
+        st.topic_names
             .entry(tp.topic.clone())
             .or_insert_with(|| Arc::from(tp.topic.as_str()));
-        self.partitions.insert(
-            tp,
-            PartitionState {
-                position: None,
-                start,
-                high_watermark: None,
-                last_stable_offset: None,
-                log_start_offset: None,
-                eof_reported: false,
-            },
-        );
+        st.drop_buffered(&tp);
+        let generation = st.next_generation();
+        let position = match start {
+            Offset::At(o) if o >= 0 => Some(o),
+            _ => None,
+        };
+        let mut p = PartitionState::new(start, generation);
+        p.position = position;
+        st.partitions.insert(tp, p);
+        drop(st);
+        self.shared.work.notify_waiters();
     }
 
-    /// Stop fetching a partition.
+    /// Stop fetching a partition; its buffered records are dropped.
     pub fn unassign(&mut self, tp: &TopicPartition) {
-        self.partitions.remove(tp);
+        let mut st = self.state();
+        st.partitions.remove(tp);
+        st.drop_buffered(tp);
+        st.eof.retain(|t| t != tp);
     }
 
     /// The assigned partitions.
     pub fn assignment(&self) -> Vec<TopicPartition> {
-        self.partitions.keys().cloned().collect()
+        self.state().partitions.keys().cloned().collect()
     }
 
-    /// Move a partition to `to` (resolved at the next poll). Errors when
-    /// the partition is not assigned.
+    /// Move a partition to `to` (resolved at the next poll); buffered
+    /// records of the partition are dropped, and a stopped partition (see
+    /// [`Error::CorruptRecord`]) goes on from there. Errors when the
+    /// partition is not assigned.
     pub fn seek(&mut self, tp: &TopicPartition, to: Offset) -> Result<()> {
-        let st = self
+        let mut st = self.state();
+        let generation = st.next_generation();
+        let p = st
             .partitions
             .get_mut(tp)
             .ok_or_else(|| Error::Config(format!("seek on unassigned partition {tp}")))?;
         match to {
-            Offset::At(o) if o >= 0 => st.position = Some(o),
-            _ => {
-                st.position = None;
-                st.start = to;
+            Offset::At(o) if o >= 0 => p.reposition(Some(o), to, generation),
+            _ => p.reposition(None, to, generation),
+        }
+        st.drop_buffered(tp);
+        drop(st);
+        self.shared.work.notify_waiters();
+        Ok(())
+    }
+
+    /// Stop fetching `partitions` and handing out their records until
+    /// [`resume`](Self::resume)d (Java's `pause`); their buffered records
+    /// are kept. Partitions not assigned are ignored.
+    pub fn pause(&mut self, partitions: &[TopicPartition]) {
+        let mut st = self.state();
+        for tp in partitions {
+            if let Some(p) = st.partitions.get_mut(tp) {
+                p.paused = true;
             }
         }
-        st.eof_reported = false;
-        Ok(())
+    }
+
+    /// Fetch and hand out `partitions` again.
+    pub fn resume(&mut self, partitions: &[TopicPartition]) {
+        let mut st = self.state();
+        for tp in partitions {
+            if let Some(p) = st.partitions.get_mut(tp) {
+                p.paused = false;
+            }
+        }
+        drop(st);
+        self.shared.work.notify_waiters();
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.state()
+            .partitions
+            .iter()
+            .filter(|(_, p)| p.paused)
+            .map(|(tp, _)| tp.clone())
+            .collect()
     }
 
     /// The next offset to be handed out for `tp`, once known.
     pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
-        self.partitions.get(tp).and_then(|s| s.position)
+        self.state().partitions.get(tp).and_then(|s| s.position)
     }
 
     /// The partition's high watermark from the latest fetch.
     pub fn high_watermark(&self, tp: &TopicPartition) -> Option<i64> {
-        self.partitions.get(tp).and_then(|s| s.high_watermark)
+        self.state()
+            .partitions
+            .get(tp)
+            .and_then(|s| s.high_watermark)
     }
 
     /// The partition's log start offset from the latest fetch.
     pub fn log_start_offset(&self, tp: &TopicPartition) -> Option<i64> {
-        self.partitions.get(tp).and_then(|s| s.log_start_offset)
+        self.state()
+            .partitions
+            .get(tp)
+            .and_then(|s| s.log_start_offset)
     }
 
     /// True when every assigned partition has reached its end.
     pub fn at_end(&self) -> bool {
-        self.partitions.values().all(|s| s.eof_reported)
+        self.state().partitions.values().all(|s| s.eof_reported)
     }
 
-    /// Fetch once from every leader and return what arrived; waits at
-    /// most about `fetch.max.wait.ms` when nothing is new.
+    /// Hand out buffered records; when there are none, wait up to about
+    /// `fetch.max.wait.ms` for some.
+    ///
+    /// Errors: a partition that stopped ([`Error::CorruptRecord`], a log
+    /// truncation without `auto.offset.reset`, authorization) is reported
+    /// by every poll until it is sought or unassigned, after the records
+    /// fetched before the failure were handed out; start offsets that
+    /// cannot be resolved.
     pub async fn poll(&mut self) -> Result<Poll> {
-        self.resolve_starts().await?;
-        let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
-        let mut no_leader = false;
-        for (tp, st) in &self.partitions {
-            if st.position.is_none() {
-                continue;
-            }
-            match self.client.leader(&tp.topic, tp.partition).await {
-                Ok(l) => by_leader.entry(l).or_default().push(tp.clone()),
-                Err(e) if e.is_retriable() => no_leader = true,
-                Err(e) => return Err(e),
-            }
-        }
-        if by_leader.is_empty() {
-            // Nothing fetchable right now (no partitions, e.g. a group
-            // member waiting for its assignment, or no leader): wait like an
-            // empty long poll would. Returning at once would let a caller
-            // that loops on poll spin without ever yielding, starving the
-            // runtime's other tasks (heartbeats included).
-            if no_leader {
-                self.client.invalidate_metadata();
-            }
-            tokio::time::sleep(self.client.backoff().delay_random(0)).await;
-            return Ok(Poll::default());
-        }
-        let fetches = by_leader
-            .into_iter()
-            .map(|(leader, tps)| self.fetch_from(leader, tps));
-        let results = join_all(fetches).await;
-        let mut poll = Poll::default();
-        let mut first_err = None;
-        for r in results {
-            match r {
-                Ok((tps_by_id, resp)) => {
-                    if let Err(e) = self.apply_fetch(&tps_by_id, resp, &mut poll) {
-                        first_err.get_or_insert(e);
-                    }
-                }
-                Err(e) if e.is_retriable() => {
-                    tracing::debug!(error = %e, "fetch failed, will retry");
-                    self.client.invalidate_metadata();
-                }
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        match first_err {
-            Some(e) if poll.records.is_empty() => Err(e),
-            _ => Ok(poll),
-        }
+        let wait = self.shared.config.fetch_max_wait;
+        self.poll_for(wait).await
     }
 
-    /// Build and send one Fetch to `leader`.
-    async fn fetch_from(
-        &self,
-        leader: i32,
-        tps: Vec<TopicPartition>,
-    ) -> Result<(Vec<(String, Uuid, Vec<i32>)>, FetchResponse)> {
-        let conn = self.client.connection(leader, ConnKind::Fetch).await?;
-        let md = self.client.metadata();
-        let mut version = conn.version::<FetchRequest>()?;
-        // v13+ names topics by id; without ids (old broker metadata) stay
-        // at v12.
-        let mut topics: Vec<(String, Uuid, Vec<i32>)> = Vec::new();
-        for tp in &tps {
-            match topics.last_mut() {
-                Some((t, _, ps)) if *t == tp.topic => ps.push(tp.partition),
-                _ => {
-                    let id = md.topics.get(&tp.topic).map(|t| t.id).unwrap_or_default();
-                    topics.push((tp.topic.clone(), id, vec![tp.partition]));
-                }
-            }
-        }
-        if topics.iter().any(|(_, id, _)| *id == Uuid::ZERO) {
-            version = version.min(12);
-        }
-        let req = FetchRequest {
-            max_wait_ms: i32::try_from(self.config.fetch_max_wait.as_millis()).unwrap_or(i32::MAX),
-            min_bytes: self.config.fetch_min_bytes,
-            max_bytes: self.config.fetch_max_bytes,
-            isolation_level: self.config.isolation_level.wire(),
-            // No fetch session (KIP-227): every fetch is a full fetch.
-            session_id: 0,
-            session_epoch: -1,
-            topics: topics
-                .iter()
-                .map(|(name, id, parts)| FetchTopic {
-                    topic: name.clone(),
-                    topic_id: *id,
-                    partitions: parts
-                        .iter()
-                        .map(|&p| FetchPartition {
-                            partition: p,
-                            fetch_offset: self
-                                .partitions
-                                .get(&TopicPartition::new(name.clone(), p))
-                                .and_then(|s| s.position)
-                                .unwrap_or(0),
-                            partition_max_bytes: self.config.max_partition_fetch_bytes,
-                            ..Default::default()
-                        })
-                        .collect(),
-                })
-                .collect(),
-            ..Default::default()
-        };
-        let timeout = self.client.config().request_timeout + self.config.fetch_max_wait;
-        let resp = conn.send_version(&req, version, timeout).await?;
-        Error::check(resp.error_code, None, || {
-            format!("fetch from broker {leader}")
-        })?;
-        Ok((topics, resp))
-    }
-
-    /// Hand out the records of one fetch response and update positions.
-    fn apply_fetch(
-        &mut self,
-        requested: &[(String, Uuid, Vec<i32>)],
-        resp: FetchResponse,
-        poll: &mut Poll,
-    ) -> Result<()> {
-        let mut result = Ok(());
-        for t in resp.responses {
-            // v13+ answers by id, older versions by name.
-            let name = requested
-                .iter()
-                .find(|(n, id, _)| {
-                    (t.topic_id != Uuid::ZERO && *id == t.topic_id) || (*n == t.topic)
-                })
-                .map(|(n, _, _)| n.clone());
-            let Some(name) = name else {
-                continue;
-            };
-            let topic_arc = self
-                .topic_names
-                .get(&name)
-                .cloned()
-                .unwrap_or_else(|| Arc::from(name.as_str()));
-            for p in t.partitions {
-                let tp = TopicPartition::new(name.clone(), p.partition_index);
-                if let Err(e) = self.apply_partition(&tp, &topic_arc, p, poll) {
-                    if result.is_ok() {
-                        result = Err(e);
-                    }
-                }
-            }
-        }
-        result
-    }
-
-    fn apply_partition(
-        &mut self,
-        tp: &TopicPartition,
-        topic: &Arc<str>,
-        p: skotch_protocol::messages::fetch_response::PartitionData,
-        poll: &mut Poll,
-    ) -> Result<()> {
-        let reset = self.config.auto_offset_reset;
-        let check_crcs = self.config.check_crcs;
-        // A compressed batch may inflate to at most a whole fetch's worth.
-        let max_decompressed = usize::try_from(self.config.fetch_max_bytes)
-            .unwrap_or(0)
-            .max(usize::try_from(self.config.max_partition_fetch_bytes).unwrap_or(0));
-        let read_committed = self.config.isolation_level == IsolationLevel::ReadCommitted;
-        let Some(st) = self.partitions.get_mut(tp) else {
-            return Ok(()); // unassigned while the fetch was in flight
-        };
-        let Some(mut position) = st.position else {
-            return Ok(()); // sought while the fetch was in flight
-        };
-        let code = ErrorCode(p.error_code);
-        if code == ErrorCode::OFFSET_OUT_OF_RANGE {
-            return match reset {
-                Some(to) => {
-                    tracing::warn!(%tp, position, reset = ?to, "offset out of range, resetting");
-                    st.position = None;
-                    st.start = to;
-                    Ok(())
-                }
-                None => Err(Error::Broker {
-                    code,
-                    message: None,
-                    context: format!("fetch {tp} at offset {position} (auto.offset.reset=none)"),
-                }),
-            };
-        }
-        if !code.is_ok() {
-            let e = Error::Broker {
-                code,
-                message: None,
-                context: format!("fetch {tp}"),
-            };
-            if e.is_retriable() || e.needs_metadata_refresh() {
-                tracing::debug!(%tp, error = %e, "partition fetch error, refreshing metadata");
-                self.client.invalidate_metadata();
-                return Ok(());
-            }
+    /// [`poll`](Self::poll), waiting at most `timeout` for records.
+    pub async fn poll_for(&mut self, timeout: Duration) -> Result<Poll> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        if let Some(e) = self.failure() {
             return Err(e);
         }
-        st.high_watermark = Some(p.high_watermark);
-        if p.last_stable_offset >= 0 {
-            st.last_stable_offset = Some(p.last_stable_offset);
-        }
-        if p.log_start_offset >= 0 {
-            st.log_start_offset = Some(p.log_start_offset);
-        }
-        let before = poll.records.len();
-        if let Some(data) = p.records {
-            let decode_err = |source| Error::Decode {
-                addr: format!("fetch {tp}"),
-                source,
+        self.resolve_starts().await?;
+        self.maintain();
+        loop {
+            // Registered before draining, so a fetcher's notification
+            // between the drain and the wait is not lost.
+            let shared = self.shared.clone();
+            let notified = shared.data.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let poll = self.drain();
+            if !poll.records.is_empty() || !poll.end_of_partition.is_empty() {
+                return Ok(poll);
+            }
+            if let Some(e) = self.failure() {
+                return Err(e);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(poll);
+            }
+            let more = tokio::select! {
+                _ = notified => true,
+                _ = tokio::time::sleep_until(deadline) => false,
+                // Fetchers and metadata need looking after while waiting.
+                _ = tokio::time::sleep(Duration::from_millis(250)) => true,
             };
-            // read_committed: the broker lists the aborted transactions in
-            // the range it returned (it sends none at read_uncommitted).
-            let mut aborted = AbortedTransactionFilter::new(
-                p.aborted_transactions
-                    .iter()
-                    .flatten()
-                    .filter(|_| read_committed)
-                    .map(|a| (a.producer_id, a.first_offset)),
-            );
-            let batches =
-                record::decode_batches(data, check_crcs).max_decompressed_size(max_decompressed);
-            for batch in batches {
-                let batch = batch.map_err(decode_err)?;
-                // Called for every batch in offset order, control batches
-                // included: their ABORT markers end aborted transactions.
-                let skip = aborted.is_aborted(&batch);
-                let next = batch.next_offset();
-                if next <= position {
-                    continue;
-                }
-                if !batch.is_control() && !skip {
-                    for r in batch.records() {
-                        let r = r.map_err(decode_err)?;
-                        if r.offset < position {
-                            continue;
-                        }
-                        poll.records.push(ConsumerRecord {
-                            topic: topic.clone(),
-                            partition: tp.partition,
-                            offset: r.offset,
-                            timestamp: r.timestamp,
-                            timestamp_type: batch.timestamp_type(),
-                            key: r.key,
-                            value: r.value,
-                            headers: r.headers,
-                        });
-                    }
-                }
-                // Offsets may have gaps (compaction, control records): the
-                // batch header says where the next one starts.
-                position = next;
+            if more {
+                self.maintain();
             }
         }
-        st.position = Some(position);
-        if poll.records.len() > before {
-            st.eof_reported = false;
+    }
+
+    /// The first stopped partition's error.
+    fn failure(&self) -> Option<Error> {
+        let st = self.state();
+        st.partitions
+            .iter()
+            .filter(|(tp, p)| p.failed.is_some() && !st.buffer.iter().any(|cf| cf.tp == **tp))
+            .find_map(|(_, p)| p.failed.clone())
+    }
+
+    /// Start fetchers for the brokers that lead assigned partitions, and
+    /// refresh metadata in the background when a partition has no known
+    /// leader or a broker stopped answering.
+    fn maintain(&mut self) {
+        let md = self.shared.client.metadata();
+        let mut leaders = Vec::new();
+        let mut leaderless = Vec::new();
+        let mut stalled = Vec::new();
+        {
+            let st = self.state();
+            for (tp, p) in &st.partitions {
+                if p.position.is_none() || p.paused || p.failed.is_some() {
+                    continue;
+                }
+                match md.leader(&tp.topic, tp.partition) {
+                    Some(l) => leaders.push(l),
+                    None => leaderless.push(tp.topic.clone()),
+                }
+                if let Some((r, _)) = p.preferred_replica {
+                    leaders.push(r);
+                }
+            }
+            // A fetch unanswered well past its long-poll wait: the broker
+            // may be frozen; look for a new leader elsewhere.
+            let limit = self.shared.config.fetch_max_wait + Duration::from_secs(1);
+            for (b, t) in &st.fetch_started {
+                if t.elapsed() > limit {
+                    stalled.push(*b);
+                }
+            }
         }
-        let end = if read_committed {
-            st.last_stable_offset.unwrap_or(p.high_watermark)
-        } else {
-            p.high_watermark
-        };
-        if position >= end && !st.eof_reported {
-            st.eof_reported = true;
-            poll.end_of_partition.push(tp.clone());
+        leaders.sort_unstable();
+        leaders.dedup();
+        for b in leaders {
+            let alive = self.fetchers.get(&b).is_some_and(|h| !h.is_finished());
+            if !alive {
+                let h = tokio::spawn(fetcher::run(self.shared.clone(), b));
+                self.fetchers.insert(b, h);
+            }
         }
-        Ok(())
+        for b in &stalled {
+            self.shared.client.suspect(*b);
+        }
+        let want_refresh = !leaderless.is_empty() || !stalled.is_empty();
+        let busy = self.refresh.as_ref().is_some_and(|h| !h.is_finished());
+        let spaced = self
+            .last_refresh
+            .is_none_or(|t| t.elapsed() >= self.shared.client.config().retry_backoff);
+        if want_refresh && !busy && spaced {
+            self.last_refresh = Some(Instant::now());
+            let shared = self.shared.clone();
+            leaderless.sort();
+            leaderless.dedup();
+            self.refresh = Some(tokio::spawn(async move {
+                if let Err(e) = shared.client.refresh_metadata(&leaderless).await {
+                    tracing::debug!(error = %e, "consumer metadata refresh failed");
+                }
+                shared.work.notify_waiters();
+            }));
+        }
+    }
+
+    /// Stop the fetchers. The client and its connections stay open for
+    /// whoever else uses them.
+    pub fn close(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.state().closed = true;
+        for (_, h) in self.fetchers.drain() {
+            h.abort();
+        }
+        if let Some(h) = self.refresh.take() {
+            h.abort();
+        }
+        self.shared.work.notify_waiters();
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

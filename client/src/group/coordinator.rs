@@ -65,6 +65,10 @@ pub(crate) struct State {
     pub fatal: Option<Error>,
     /// The consumer is closing: the heartbeat task stops.
     pub closing: bool,
+    /// Errors that did not stop anything but must reach the application
+    /// (a failed commit before a revocation, in a listener): the next
+    /// poll returns them in [`Poll::errors`](crate::consumer::Poll::errors).
+    pub reported: Vec<Error>,
 }
 
 /// Everything a group consumer shares with its heartbeat task and handles.
@@ -103,6 +107,11 @@ impl Shared {
         tracing::debug!(group = %self.group_id, node, "found the group coordinator");
         self.state().coordinator = Some(node);
         Ok(node)
+    }
+
+    /// Keep `e` for the next poll's [`Poll::errors`](crate::consumer::Poll::errors).
+    pub fn report(&self, e: Error) {
+        self.state().reported.push(e);
     }
 
     /// Forget the coordinator (it moved, or its connection failed).
@@ -160,8 +169,23 @@ impl Shared {
     }
 
     async fn commit_once(&self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
-        let node = self.coordinator().await?;
         let (generation, member_id, instance) = self.state().member.commit_identity();
+        if generation < 0 || (generation == 0 && matches!(self.state().member, Member::Consumer(_)))
+        {
+            // The member left or was fenced (max.poll.interval.ms, a lost
+            // session) and has not rejoined: its partitions may belong to
+            // another member now. The broker would take a generation -1
+            // commit into an empty group, so refuse here (Java's
+            // CommitFailedException).
+            return Err(Error::Broker {
+                code: ErrorCode::UNKNOWN_MEMBER_ID,
+                message: Some(
+                    "the member is not in the group (it left or was fenced); its partitions may belong to another member now".into(),
+                ),
+                context: format!("commit offsets for group {:?}", self.group_id),
+            });
+        }
+        let node = self.coordinator().await?;
         let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
         for (tp, o) in offsets {
             // Records done beyond the commit point, for the next owner to

@@ -80,6 +80,26 @@ impl GroupHandle {
         self.shared.commit(offsets).await
     }
 
+    /// The offsets the group has committed for `partitions` (Java's
+    /// `committed(Set)`): the next offset to read, absent where nothing is
+    /// committed. Any partition may be asked, assigned or not.
+    ///
+    /// Errors: the coordinator could not be reached within
+    /// `request.timeout.ms`, or refused.
+    pub async fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<std::collections::BTreeMap<TopicPartition, i64>> {
+        let set = partitions.iter().cloned().collect();
+        Ok(self
+            .shared
+            .committed(&set)
+            .await?
+            .into_iter()
+            .map(|(tp, (o, _))| (tp, o))
+            .collect())
+    }
+
     /// Commit exactly these offsets (the next offset to read, as Java's
     /// `commitSync(Map)`), bypassing the tracker. Partitions not assigned
     /// are dropped with a log line.

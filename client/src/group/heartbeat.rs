@@ -156,7 +156,7 @@ fn next_action(shared: &Shared, last_sent: Option<Instant>) -> Option<Action> {
 
 async fn classic_heartbeat(shared: &Shared, generation: i32, req: HeartbeatRequest) -> Result<()> {
     let node = shared.coordinator().await?;
-    let resp = shared.client.send(node, ConnKind::Group, &req).await?;
+    let resp = shared.client.send(node, ConnKind::Heartbeat, &req).await?;
     let mut st = shared.state();
     let Member::Classic(m) = &mut st.member else {
         return Ok(());
@@ -180,7 +180,7 @@ async fn consumer_heartbeat(
     req: ConsumerGroupHeartbeatRequest,
 ) -> Result<()> {
     let node = shared.coordinator().await?;
-    let resp = shared.client.send(node, ConnKind::Group, &req).await?;
+    let resp = shared.client.send(node, ConnKind::Heartbeat, &req).await?;
     let mut st = shared.state();
     let Member::Consumer(m) = &mut st.member else {
         return Ok(());
@@ -195,7 +195,7 @@ async fn consumer_heartbeat(
 
 async fn leave_classic(shared: &Shared, mut req: LeaveGroupRequest) -> Result<()> {
     let node = shared.coordinator().await?;
-    let conn = shared.client.connection(node, ConnKind::Group).await?;
+    let conn = shared.client.connection(node, ConnKind::Heartbeat).await?;
     let version = conn.version::<LeaveGroupRequest>()?;
     // v3+ (KIP-345) name the leaving members in a list; older versions
     // carry one member id and cannot encode the list.
@@ -220,7 +220,7 @@ pub(crate) async fn send_consumer_leave(
     req: ConsumerGroupHeartbeatRequest,
 ) -> Result<()> {
     let node = shared.coordinator().await?;
-    let resp = shared.client.send(node, ConnKind::Group, &req).await?;
+    let resp = shared.client.send(node, ConnKind::Heartbeat, &req).await?;
     if resp.error_code != 0 {
         tracing::debug!(group = %shared.group_id, code = resp.error_code, "leave heartbeat refused");
     }

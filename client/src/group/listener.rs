@@ -51,6 +51,8 @@ impl RebalanceListener for ManualCommitListener {
     async fn on_revoked(&mut self, group: &GroupHandle, partitions: &[TopicPartition]) {
         if let Err(e) = group.commit_done_for(partitions).await {
             tracing::warn!(error = %e, "commit before revocation failed; the next owner may see some records again");
+            // Returned by the next poll (Poll::errors), or by close.
+            group.shared.report(e);
         }
     }
 }
