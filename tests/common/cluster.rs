@@ -480,6 +480,91 @@ impl Chaos {
         }
     }
 
+    /// Start a thread that, every `every`, asks `pick` (given the round
+    /// number, from 0) which node to SIGKILL and why, kills it, waits
+    /// `down_for`, restarts it (waiting until it serves clients) and
+    /// sleeps until the next period; a round where `pick` names no node
+    /// is logged and skipped. `pick` runs on the chaos thread and may block
+    /// (e.g. `Handle::block_on` a coordinator lookup). It ends at
+    /// [`Chaos::stop`] or after `deadline` (no new kill starts after it),
+    /// leaving every node running.
+    pub fn kill_nodes<F>(every: Duration, down_for: Duration, deadline: Duration, pick: F) -> Chaos
+    where
+        F: FnMut(usize) -> Option<(i32, String)> + Send + 'static,
+    {
+        let shared = Arc::new(Shared::new());
+        let s = shared.clone();
+        let mut pick = pick;
+        let handle = std::thread::Builder::new()
+            .name("chaos-kill-nodes".into())
+            .spawn(move || {
+                let end = s.start + deadline;
+                let mut next = s.start;
+                let mut round = 0;
+                while !s.stopped() && Instant::now() < end {
+                    let period = Instant::now();
+                    match pick(round) {
+                        Some((node, why)) if NODES.contains(&node) => {
+                            if s.kill(node, &why) {
+                                s.sleep_until(Instant::now() + down_for);
+                                s.restart(node);
+                            }
+                        }
+                        Some((node, why)) => {
+                            s.log(format!("round {round}: no node {node} ({why})"))
+                        }
+                        None => s.log(format!("round {round}: no node to kill")),
+                    }
+                    round += 1;
+                    next = next.max(period) + every;
+                    if !s.sleep_until(next.min(end)) {
+                        break;
+                    }
+                }
+                s.log("kill_nodes done".into());
+            })
+            .expect("spawn the chaos thread");
+        Chaos {
+            shared,
+            handle: Some(handle),
+        }
+    }
+
+    /// Start a thread that waits `after`, SIGSTOPs the node `pick` names
+    /// (and why; none: nothing happens, logged) and SIGCONTs it after
+    /// `paused_for` (or at once on [`Chaos::stop`] / drop). `pick` runs on
+    /// the chaos thread and may block.
+    pub fn pause_node<F>(after: Duration, paused_for: Duration, pick: F) -> Chaos
+    where
+        F: FnOnce() -> Option<(i32, String)> + Send + 'static,
+    {
+        let shared = Arc::new(Shared::new());
+        let s = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("chaos-pause-node".into())
+            .spawn(move || {
+                if !s.sleep_until(s.start + after) {
+                    return;
+                }
+                match pick() {
+                    Some((node, why)) if NODES.contains(&node) => {
+                        if s.pause(node, &why) {
+                            s.sleep_until(Instant::now() + paused_for);
+                            s.resume(node);
+                        }
+                    }
+                    Some((node, why)) => s.log(format!("no node {node} to pause ({why})")),
+                    None => s.log("no node to pause".into()),
+                }
+                s.log("pause_node done".into());
+            })
+            .expect("spawn the chaos thread");
+        Chaos {
+            shared,
+            handle: Some(handle),
+        }
+    }
+
     /// True once the thread has finished (deadline passed or all done).
     pub fn is_finished(&self) -> bool {
         self.handle.as_ref().is_none_or(|h| h.is_finished())
