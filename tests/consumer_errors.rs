@@ -229,7 +229,13 @@ async fn commits_do_not_wait_behind_a_join() {
     let handle_b = b.handle();
     let joining = tokio::spawn(async move {
         let started = Instant::now();
-        let r = b.poll().await.map(|_| ());
+        let mut r = Ok(());
+        while !b.is_stable() && started.elapsed() < Duration::from_secs(30) {
+            if let Err(e) = b.poll().await {
+                r = Err(e);
+                break;
+            }
+        }
         (r, started.elapsed(), b)
     });
     // B's JoinGroup is now waiting at the coordinator.
@@ -251,6 +257,7 @@ async fn commits_do_not_wait_behind_a_join() {
     );
     let (r, join_took, b) = joining.await.unwrap();
     r.expect("B's join succeeds");
+    assert!(b.is_stable(), "B joined");
     println!("OffsetFetch during B's join took {took:?}; the join took {join_took:?}");
     drop(a);
     b.close().await.unwrap();

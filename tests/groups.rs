@@ -656,3 +656,114 @@ async fn no_committed_offset_and_reset_none_waits_for_a_seek() {
     assert_eq!(offsets, vec![2, 3, 4]);
     c.close().await.expect("close");
 }
+
+/// Two classic members polled in turn from one task: `poll_for` returns
+/// while a JoinGroup waits for the other member, and a later poll finishes
+/// the rebalance (Java's `poll(Duration)`). Before issue 12 the first
+/// member's poll blocked until the second one joined, which it never could
+/// from the same task.
+#[tokio::test]
+async fn classic_members_can_poll_in_turn_from_one_task() {
+    let client = common::client().await;
+    let topic = common::create_topic(&client, "inturn", 4).await;
+    let group = common::unique_topic("inturn-group");
+    let consumer_config = || ConsumerConfig {
+        auto_offset_reset: Some(Offset::Earliest),
+        ..Default::default()
+    };
+    let mut a = GroupConsumer::subscribe(
+        common::client().await,
+        consumer_config(),
+        group_config(&group, GroupProtocol::Classic, "range"),
+        std::slice::from_ref(&topic),
+    )
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(a.is_stable() && a.assignment().len() == 4) {
+        assert!(Instant::now() < deadline, "A never got the partitions");
+        a.poll_for(Duration::from_millis(200)).await.unwrap();
+    }
+    let mut b = GroupConsumer::subscribe(
+        common::client().await,
+        consumer_config(),
+        group_config(&group, GroupProtocol::Classic, "range"),
+        std::slice::from_ref(&topic),
+    )
+    .await
+    .unwrap();
+    let mut slowest = Duration::ZERO;
+    while !(a.is_stable()
+        && b.is_stable()
+        && a.assignment().len() == 2
+        && b.assignment().len() == 2)
+    {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(30),
+            "no balanced assignment: A {:?}, B {:?}",
+            a.assignment(),
+            b.assignment()
+        );
+        for m in [&mut a, &mut b] {
+            let t = Instant::now();
+            m.poll_for(Duration::from_millis(200)).await.unwrap();
+            slowest = slowest.max(t.elapsed());
+        }
+    }
+    println!("slowest poll_for(200 ms) during the rebalance: {slowest:?}");
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a poll blocked for {slowest:?}"
+    );
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+/// A classic leader notices that a subscribed topic gained partitions
+/// and rebalances so that they get an owner (Java does the same).
+#[tokio::test]
+async fn classic_leader_assigns_new_partitions() {
+    let admin_client = common::client().await;
+    let topic = common::create_topic(&admin_client, "grow", 2).await;
+    let client = Client::connect(
+        skotch::client::ClientConfig::new(&common::bootstrap())
+            .unwrap()
+            .metadata_max_age(Duration::from_secs(1)),
+    )
+    .await
+    .unwrap();
+    let mut c = GroupConsumer::subscribe(
+        client,
+        ConsumerConfig {
+            auto_offset_reset: Some(Offset::Earliest),
+            ..Default::default()
+        },
+        group_config(
+            &common::unique_topic("grow-group"),
+            GroupProtocol::Classic,
+            "range",
+        ),
+        std::slice::from_ref(&topic),
+    )
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(c.is_stable() && c.assignment().len() == 2) {
+        assert!(Instant::now() < deadline, "never stable");
+        c.poll().await.unwrap();
+    }
+    skotch::client::Admin::new(admin_client.clone())
+        .create_partitions(&topic, 4)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.assignment().len() != 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the new partitions were never assigned: {:?}",
+            c.assignment()
+        );
+        c.poll().await.unwrap();
+    }
+    c.close().await.unwrap();
+}

@@ -285,6 +285,12 @@ impl Client {
         self.inner.stale.store(true, Ordering::Relaxed);
     }
 
+    /// True when metadata was marked stale or is older than
+    /// `metadata.max.age.ms`: the next lookup refreshes it.
+    pub fn metadata_is_stale(&self) -> bool {
+        self.is_stale()
+    }
+
     fn is_stale(&self) -> bool {
         self.inner.stale.load(Ordering::Relaxed)
             || self

@@ -51,6 +51,7 @@ const APIS: &[&str] = &[
     "SaslAuthenticate",
     "InitProducerId",
     "OffsetForLeaderEpoch",
+    "CreatePartitions",
 ];
 const OTHERS: &[&str] = &[
     "RequestHeader",

@@ -1,4 +1,4 @@
-//! Admin calls: create, delete and list topics. KRaft brokers forward
+//! Admin calls: create, delete and list topics, add partitions. KRaft brokers forward
 //! CreateTopics/DeleteTopics to the active controller themselves, so any
 //! broker will do; NOT_CONTROLLER is retried like other retriable errors.
 //! Consumer group calls (list, describe, committed offsets, lag) are in
@@ -6,9 +6,12 @@
 
 use std::time::Duration;
 
+use skotch_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use skotch_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use skotch_protocol::messages::delete_topics_request::DeleteTopicState;
-use skotch_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest};
+use skotch_protocol::messages::{
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -174,6 +177,37 @@ impl Admin {
             }
             Some(r) => r,
             None => Ok(()),
+        }
+    }
+
+    /// Grow `topic` to `count` partitions (Java's `createPartitions`;
+    /// CreatePartitions, replicas placed by the controller). Partitions
+    /// can only be added.
+    ///
+    /// Errors: INVALID_PARTITIONS when `count` is not above the current
+    /// count, UNKNOWN_TOPIC_OR_PARTITION, and the broker's other refusals.
+    pub async fn create_partitions(&self, topic: &str, count: i32) -> Result<()> {
+        let req = CreatePartitionsRequest {
+            topics: vec![CreatePartitionsTopic {
+                name: topic.to_string(),
+                count,
+                assignments: None,
+            }],
+            timeout_ms: i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX),
+            validate_only: false,
+        };
+        let resp = self
+            .client
+            .retry(self.timeout, || self.client.send_any(&req))
+            .await?;
+        self.client.invalidate_metadata();
+        match resp.results.iter().find(|r| r.name == topic) {
+            None => Err(Error::Config(format!(
+                "broker did not answer for topic {topic:?}"
+            ))),
+            Some(r) => Error::check(r.error_code, r.error_message.clone(), || {
+                format!("add partitions to topic {topic:?}")
+            }),
         }
     }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use skotch_protocol::messages::Request;
+use skotch_protocol::messages::{JoinGroupResponse, Request, SyncGroupResponse};
 use tokio::task::JoinHandle;
 
 use super::{Consumer, ConsumerConfig, Offset, Poll, TopicPartition};
@@ -177,6 +177,54 @@ pub struct GroupConsumer {
     /// Offsets beyond the committed one that the previous owner already
     /// finished (from the commit metadata): skipped, not handed out.
     already_done: BTreeMap<TopicPartition, Vec<(i64, i64)>>,
+    /// The classic JoinGroup or SyncGroup in flight, across polls.
+    rebalance: Option<Rebalance>,
+    /// When the current rebalance started (for its time limit).
+    rebalance_started: Option<Instant>,
+    /// No JoinGroup before this (backing off after an error).
+    rejoin_at: Option<Instant>,
+    join_attempt: u32,
+    /// As the classic leader: the subscribed topics and their partition
+    /// counts when the last assignment was made.
+    leader_counts: Option<(Vec<String>, BTreeMap<String, i32>)>,
+    count_refresh: Option<JoinHandle<()>>,
+}
+
+/// A classic rebalance request in flight.
+enum Rebalance {
+    Join(JoinHandle<Result<JoinGroupResponse>>),
+    Sync(JoinHandle<Result<SyncGroupResponse>>),
+}
+
+/// Send a JoinGroup or SyncGroup to the coordinator, on the connection
+/// kept for them (see [`ConnKind::Rebalance`]).
+async fn rebalance_request<R: Request>(
+    shared: Arc<Shared>,
+    req: R,
+    timeout: Duration,
+) -> Result<R::Response> {
+    let node = shared.coordinator().await?;
+    let conn = shared.client.connection(node, ConnKind::Rebalance).await?;
+    let version = conn.version::<R>()?;
+    conn.send_version(&req, version, timeout).await
+}
+
+fn task_failed(e: &tokio::task::JoinError) -> Error {
+    Error::Config(format!("the rebalance request task failed: {e}"))
+}
+
+/// Partition counts of `topics` in `md` (topics it lacks left out).
+fn partition_counts(
+    md: &crate::metadata::ClusterMetadata,
+    topics: &[String],
+) -> BTreeMap<String, i32> {
+    topics
+        .iter()
+        .filter_map(|t| {
+            let info = md.topics.get(t)?;
+            Some((t.clone(), i32::try_from(info.partitions.len()).ok()?))
+        })
+        .collect()
 }
 
 impl std::fmt::Debug for GroupConsumer {
@@ -266,6 +314,12 @@ impl GroupConsumer {
             unstarted: BTreeSet::new(),
             needs_seek: BTreeSet::new(),
             already_done: BTreeMap::new(),
+            rebalance: None,
+            rebalance_started: None,
+            rejoin_at: None,
+            join_attempt: 0,
+            leader_counts: None,
+            count_refresh: None,
         })
     }
 
@@ -357,18 +411,26 @@ impl GroupConsumer {
     }
 
     /// Take part in the group (rebalances, listeners, auto commits) and
-    /// fetch records from the assigned partitions; waits at most about
-    /// `fetch.max.wait.ms` when nothing is new.
-    ///
-    /// Under the classic protocol a rebalance completes inside one call:
-    /// JoinGroup waits until every member has rejoined (at most the
-    /// rebalance timeout, `max.poll.interval.ms`). Members of one group
-    /// must therefore poll from separate tasks, not in turn from one.
+    /// hand out records of the assigned partitions; waits at most about
+    /// `fetch.max.wait.ms` ([`poll_for`](Self::poll_for) with that).
     ///
     /// Errors: fatal group errors (e.g. FENCED_INSTANCE_ID, an
-    /// unsupported protocol), a coordinator unreachable for longer than
-    /// the rebalance timeout, fetch errors as [`Consumer::poll`].
+    /// unsupported protocol), a rebalance that could not finish within the
+    /// rebalance timeout plus `request.timeout.ms`, fetch errors as
+    /// [`Consumer::poll`].
     pub async fn poll(&mut self) -> Result<Poll> {
+        let wait = self.consumer.config().fetch_max_wait;
+        self.poll_for(wait).await
+    }
+
+    /// [`poll`](Self::poll), returning within about `timeout`. A classic
+    /// rebalance that takes longer (JoinGroup waits until every member has
+    /// rejoined) goes on in the background and is finished by a later
+    /// poll, as in Java's `poll(Duration)`: meanwhile records of the
+    /// partitions still owned (cooperative rebalancing) are handed out, and
+    /// members of one group may even poll in turn from one task.
+    pub async fn poll_for(&mut self, timeout: Duration) -> Result<Poll> {
+        let deadline = tokio::time::Instant::now() + timeout;
         {
             let mut st = self.shared.state();
             // Sticky: the heartbeat task stopped, so membership is over
@@ -380,7 +442,10 @@ impl GroupConsumer {
             st.poll_expired = false;
         }
         match self.config.group_protocol {
-            GroupProtocol::Classic => self.classic_rebalance().await?,
+            GroupProtocol::Classic => {
+                self.classic_rebalance(deadline).await?;
+                self.watch_partition_counts();
+            }
             GroupProtocol::Consumer => self.reconcile().await?,
         }
         if !self.unstarted.is_empty() {
@@ -398,7 +463,8 @@ impl GroupConsumer {
                 self.shared.report(e);
             }
         }
-        let mut poll = self.consumer.poll().await?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let mut poll = self.consumer.poll_for(left).await?;
         if !poll.records.is_empty() {
             let mut tracker = self.shared.tracker();
             let auto = self.config.enable_auto_commit;
@@ -424,151 +490,229 @@ impl GroupConsumer {
         Ok(poll)
     }
 
-    /// Run classic JoinGroup/SyncGroup rounds until the member is stable.
-    async fn classic_rebalance(&mut self) -> Result<()> {
-        let deadline =
-            Instant::now() + self.config.max_poll_interval + self.client().config().request_timeout;
-        let mut attempt = 0u32;
+    /// Drive the classic rebalance until the member is stable or
+    /// `deadline` passes; a JoinGroup or SyncGroup still in flight then is
+    /// kept for the next poll.
+    async fn classic_rebalance(&mut self, deadline: tokio::time::Instant) -> Result<()> {
         loop {
-            let prep = {
-                let mut st = self.shared.state();
-                let Member::Classic(m) = &mut st.member else {
-                    return Ok(());
-                };
-                if !m.needs_join() {
-                    return Ok(());
-                }
-                m.prepare_join()
-            };
-            self.lose(prep.lost).await;
-            self.revoke(prep.revoke).await;
-            let step = self.classic_round().await;
-            match step {
-                Ok(true) => attempt = 0,
-                Ok(false) | Err(_) if Instant::now() < deadline => {
-                    if let Err(e) = &step {
-                        if !e.is_retriable() && !e.is_connection() {
-                            return step.map(|_| ());
-                        }
-                        tracing::debug!(group = %self.config.group_id, error = %e, "join failed, retrying");
+            match self.rebalance.take() {
+                None => {
+                    let needs_join = match &self.shared.state().member {
+                        Member::Classic(m) => m.needs_join(),
+                        Member::Consumer(_) => return Ok(()),
+                    };
+                    if !needs_join {
+                        self.rebalance_started = None;
+                        return Ok(());
                     }
-                    let wait = self.client().backoff().delay_random(attempt);
-                    attempt = attempt.saturating_add(1);
-                    tokio::time::sleep(wait).await;
+                    if let Some(at) = self.rejoin_at {
+                        let at = tokio::time::Instant::from_std(at);
+                        if at > deadline {
+                            return Ok(()); // backing off; a later poll joins
+                        }
+                        tokio::time::sleep_until(at).await;
+                        self.rejoin_at = None;
+                    }
+                    let started = *self.rebalance_started.get_or_insert_with(Instant::now);
+                    let limit = self.rebalance_timeout();
+                    if started.elapsed() > limit {
+                        self.rebalance_started = None;
+                        return Err(Error::Timeout {
+                            what: format!("joining group {:?}", self.config.group_id),
+                            after_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+                        });
+                    }
+                    let prep = match &mut self.shared.state().member {
+                        Member::Classic(m) => m.prepare_join(),
+                        Member::Consumer(_) => return Ok(()),
+                    };
+                    self.lose(prep.lost).await;
+                    self.revoke(prep.revoke).await;
+                    let join = match &mut self.shared.state().member {
+                        Member::Classic(m) => m.join_request()?,
+                        Member::Consumer(_) => return Ok(()),
+                    };
+                    tracing::debug!(group = %self.config.group_id, member = %join.member_id, "sending JoinGroup");
+                    self.rebalance = Some(Rebalance::Join(tokio::spawn(rebalance_request(
+                        self.shared.clone(),
+                        join,
+                        self.rebalance_timeout(),
+                    ))));
                 }
-                Ok(false) => {
-                    return Err(Error::Timeout {
-                        what: format!("joining group {:?}", self.config.group_id),
-                        after_ms: u64::try_from(self.config.max_poll_interval.as_millis())
-                            .unwrap_or(u64::MAX),
-                    })
+                Some(Rebalance::Join(mut h)) => {
+                    let Ok(joined) = tokio::time::timeout_at(deadline, &mut h).await else {
+                        self.rebalance = Some(Rebalance::Join(h));
+                        return Ok(());
+                    };
+                    let resp = joined.map_err(|e| task_failed(&e)).and_then(|r| r);
+                    let outcome = {
+                        let mut st = self.shared.state();
+                        let Member::Classic(m) = &mut st.member else {
+                            return Ok(());
+                        };
+                        match resp {
+                            Ok(r) => m.on_join_response(r)?,
+                            Err(e) => {
+                                m.join_failed();
+                                drop(st);
+                                self.rebalance_failed(e)?;
+                                continue;
+                            }
+                        }
+                    };
+                    let sync = match outcome {
+                        JoinOutcome::Rejoin => {
+                            self.join_attempt = 0;
+                            continue;
+                        }
+                        JoinOutcome::FindCoordinator => {
+                            self.shared.coordinator_lost();
+                            self.back_off_rejoin();
+                            continue;
+                        }
+                        JoinOutcome::Backoff(e) => {
+                            tracing::debug!(group = %self.config.group_id, error = %e, "join: retriable error");
+                            self.back_off_rejoin();
+                            continue;
+                        }
+                        JoinOutcome::Follower(s) => {
+                            self.leader_counts = None;
+                            s
+                        }
+                        JoinOutcome::Leader { members, topics } => {
+                            let topics: Vec<String> = topics.into_iter().collect();
+                            let md = self.client().refresh_metadata(&topics).await?;
+                            let counts = partition_counts(&md, &topics);
+                            let sync = {
+                                let st = self.shared.state();
+                                let Member::Classic(m) = &st.member else {
+                                    return Ok(());
+                                };
+                                m.leader_sync(&members, &counts)?
+                            };
+                            self.leader_counts = Some((topics, counts));
+                            sync
+                        }
+                    };
+                    tracing::debug!(group = %self.config.group_id, member = %sync.member_id,
+                        generation = sync.generation_id, leader = !sync.assignments.is_empty(), "sending SyncGroup");
+                    self.rebalance = Some(Rebalance::Sync(tokio::spawn(rebalance_request(
+                        self.shared.clone(),
+                        sync,
+                        self.rebalance_timeout(),
+                    ))));
                 }
-                Err(e) => return Err(e),
+                Some(Rebalance::Sync(mut h)) => {
+                    let Ok(synced) = tokio::time::timeout_at(deadline, &mut h).await else {
+                        self.rebalance = Some(Rebalance::Sync(h));
+                        return Ok(());
+                    };
+                    let resp = synced.map_err(|e| task_failed(&e)).and_then(|r| r);
+                    let outcome = {
+                        let mut st = self.shared.state();
+                        let Member::Classic(m) = &mut st.member else {
+                            return Ok(());
+                        };
+                        match resp {
+                            Ok(r) => m.on_sync_response(r)?,
+                            Err(e) => {
+                                m.join_failed();
+                                drop(st);
+                                self.rebalance_failed(e)?;
+                                continue;
+                            }
+                        }
+                    };
+                    tracing::debug!(group = %self.config.group_id, ?outcome, "SyncGroup answered");
+                    match outcome {
+                        SyncOutcome::Assigned { added, revoked } => {
+                            self.join_attempt = 0;
+                            self.revoke(revoked).await;
+                            self.assign(added).await?;
+                        }
+                        SyncOutcome::Rejoin => {}
+                        SyncOutcome::FindCoordinator => {
+                            self.shared.coordinator_lost();
+                            self.back_off_rejoin();
+                        }
+                        SyncOutcome::Backoff(e) => {
+                            tracing::debug!(group = %self.config.group_id, error = %e, "sync: retriable error");
+                            self.back_off_rejoin();
+                        }
+                    }
+                }
             }
         }
     }
 
-    /// One JoinGroup + SyncGroup round. Ok(true): progress (assigned, or
-    /// rejoin at once); Ok(false): back off before the next round.
-    async fn classic_round(&mut self) -> Result<bool> {
-        let join = {
-            let mut st = self.shared.state();
-            let Member::Classic(m) = &mut st.member else {
-                return Ok(true);
-            };
-            m.join_request()?
-        };
-        tracing::debug!(group = %self.config.group_id, member = %join.member_id, "sending JoinGroup");
-        let resp = self.send_rebalance_request(&join).await;
-        let outcome = {
-            let mut st = self.shared.state();
-            let Member::Classic(m) = &mut st.member else {
-                return Ok(true);
-            };
-            match resp {
-                Ok(r) => m.on_join_response(r)?,
-                Err(e) => {
-                    m.join_failed();
-                    drop(st);
-                    self.shared.note_error(&e);
-                    return Err(e);
-                }
-            }
-        };
-        let sync = match outcome {
-            JoinOutcome::Rejoin => return Ok(true),
-            JoinOutcome::FindCoordinator => {
-                self.shared.coordinator_lost();
-                return Ok(false);
-            }
-            JoinOutcome::Backoff(e) => {
-                tracing::debug!(group = %self.config.group_id, error = %e, "join: retriable error");
-                return Ok(false);
-            }
-            JoinOutcome::Follower(s) => s,
-            JoinOutcome::Leader { members, topics } => {
-                let topics: Vec<String> = topics.into_iter().collect();
-                let md = self.client().refresh_metadata(&topics).await?;
-                let counts: BTreeMap<String, i32> = topics
-                    .iter()
-                    .filter_map(|t| {
-                        let info = md.topics.get(t)?;
-                        Some((t.clone(), i32::try_from(info.partitions.len()).ok()?))
-                    })
-                    .collect();
-                let st = self.shared.state();
-                let Member::Classic(m) = &st.member else {
-                    return Ok(true);
-                };
-                m.leader_sync(&members, &counts)?
-            }
-        };
-        tracing::debug!(group = %self.config.group_id, member = %sync.member_id,
-            generation = sync.generation_id, leader = !sync.assignments.is_empty(), "sending SyncGroup");
-        let resp = self.send_rebalance_request(&sync).await;
-        let outcome = {
-            let mut st = self.shared.state();
-            let Member::Classic(m) = &mut st.member else {
-                return Ok(true);
-            };
-            match resp {
-                Ok(r) => m.on_sync_response(r)?,
-                Err(e) => {
-                    m.join_failed();
-                    drop(st);
-                    self.shared.note_error(&e);
-                    return Err(e);
-                }
-            }
-        };
-        tracing::debug!(group = %self.config.group_id, ?outcome, "SyncGroup answered");
-        match outcome {
-            SyncOutcome::Assigned { added, revoked } => {
-                self.revoke(revoked).await;
-                self.assign(added).await?;
-                Ok(true)
-            }
-            SyncOutcome::Rejoin => Ok(true),
-            SyncOutcome::FindCoordinator => {
-                self.shared.coordinator_lost();
-                Ok(false)
-            }
-            SyncOutcome::Backoff(e) => {
-                tracing::debug!(group = %self.config.group_id, error = %e, "sync: retriable error");
-                Ok(false)
-            }
+    /// JoinGroup and SyncGroup may wait for the other members (to rejoin,
+    /// or for the leader's assignment): up to the rebalance timeout plus the
+    /// request timeout, as in Java.
+    fn abort_rebalance(&mut self) {
+        match self.rebalance.take() {
+            Some(Rebalance::Join(h)) => h.abort(),
+            Some(Rebalance::Sync(h)) => h.abort(),
+            None => {}
+        }
+        if let Some(h) = self.count_refresh.take() {
+            h.abort();
         }
     }
 
-    /// Send a JoinGroup or SyncGroup to the coordinator. Both may wait for
-    /// the other members (to rejoin, or for the leader's assignment): up to
-    /// the rebalance timeout, plus the request timeout, as in Java.
-    async fn send_rebalance_request<R: Request>(&self, req: &R) -> Result<R::Response> {
-        let node = self.shared.coordinator().await?;
-        let conn = self.client().connection(node, ConnKind::Rebalance).await?;
-        let version = conn.version::<R>()?;
-        let timeout = self.config.max_poll_interval + self.client().config().request_timeout;
-        conn.send_version(req, version, timeout).await
+    fn rebalance_timeout(&self) -> Duration {
+        self.config.max_poll_interval + self.client().config().request_timeout
+    }
+
+    /// A JoinGroup or SyncGroup failed: fatal errors end the poll, others
+    /// back off before the next round.
+    fn rebalance_failed(&mut self, e: Error) -> Result<()> {
+        self.shared.note_error(&e);
+        if !e.is_retriable() && !e.is_connection() {
+            self.rebalance_started = None;
+            return Err(e);
+        }
+        tracing::debug!(group = %self.config.group_id, error = %e, "join failed, retrying");
+        self.back_off_rejoin();
+        Ok(())
+    }
+
+    fn back_off_rejoin(&mut self) {
+        let wait = self.client().backoff().delay_random(self.join_attempt);
+        self.join_attempt = self.join_attempt.saturating_add(1);
+        self.rejoin_at = Some(Instant::now() + wait);
+    }
+
+    /// As the classic leader: when a subscribed topic gained partitions
+    /// since the last assignment, rebalance so they get owners (Java's
+    /// `ConsumerCoordinator` metadata snapshot check). Metadata is
+    /// refreshed in the background every `metadata.max.age.ms`.
+    fn watch_partition_counts(&mut self) {
+        let Some((topics, counts)) = &self.leader_counts else {
+            return;
+        };
+        let client = self.client().clone();
+        if client.metadata_is_stale() && self.count_refresh.as_ref().is_none_or(|h| h.is_finished())
+        {
+            let topics = topics.clone();
+            self.count_refresh = Some(tokio::spawn(async move {
+                if let Err(e) = client.refresh_metadata(&topics).await {
+                    tracing::debug!(error = %e, "metadata refresh for the group leader failed");
+                }
+            }));
+            return;
+        }
+        let now = partition_counts(&self.client().metadata(), topics);
+        let grew = now
+            .iter()
+            .any(|(t, n)| counts.get(t).is_none_or(|old| n > old));
+        if grew {
+            tracing::info!(group = %self.config.group_id, before = ?counts, after = ?now,
+                "subscribed topics gained partitions; rebalancing");
+            self.leader_counts = None;
+            if let Member::Classic(m) = &mut self.shared.state().member {
+                m.request_rejoin();
+            }
+        }
     }
 
     /// KIP-848: report lost partitions, then apply the target assignment
@@ -775,6 +919,7 @@ impl GroupConsumer {
         };
         self.shared.wake.notify_one();
         self.heartbeat.abort();
+        self.abort_rebalance();
         let r = match leave {
             Some(LeaveReq::Classic(req)) => heartbeat::send_classic_leave(&self.shared, req).await,
             Some(LeaveReq::Consumer(req)) => {
@@ -804,6 +949,7 @@ impl Drop for GroupConsumer {
     /// timeout, as if the process had died.
     fn drop(&mut self) {
         self.heartbeat.abort();
+        self.abort_rebalance();
     }
 }
 

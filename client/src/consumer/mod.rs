@@ -347,6 +347,11 @@ impl Consumer {
         &self.shared.client
     }
 
+    /// The settings it was made with.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.shared.config
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.shared.state()
     }

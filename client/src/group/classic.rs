@@ -220,6 +220,11 @@ impl ClassicMember {
         self.rejoin_needed || self.state != ClassicState::Stable
     }
 
+    /// Rejoin at the next poll (the leader saw new partitions).
+    pub fn request_rejoin(&mut self) {
+        self.rejoin_needed = true;
+    }
+
     /// Change the subscribed topics; a rejoin follows.
     pub fn subscribe(&mut self, topics: BTreeSet<String>) {
         if topics != self.topics {

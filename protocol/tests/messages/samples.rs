@@ -32,6 +32,8 @@ pub fn visit_all(v: &mut impl Visit) {
     v.visit::<messages::ConsumerGroupHeartbeatResponse>();
     v.visit::<messages::ConsumerProtocolAssignment>();
     v.visit::<messages::ConsumerProtocolSubscription>();
+    v.visit::<messages::CreatePartitionsRequest>();
+    v.visit::<messages::CreatePartitionsResponse>();
     v.visit::<messages::CreateTopicsRequest>();
     v.visit::<messages::CreateTopicsResponse>();
     v.visit::<messages::DeleteTopicsRequest>();
@@ -579,6 +581,110 @@ impl Sample for messages::consumer_protocol_subscription::TopicPartition {
                 Vec::new()
             } else {
                 vec![100007, 100008]
+            },
+        }
+    }
+}
+
+impl Sample for messages::create_partitions_request::CreatePartitionsRequest {
+    fn sample(version: i16, nulls: bool) -> Self {
+        Self {
+            topics: if nulls {
+                vec![
+                    messages::create_partitions_request::CreatePartitionsTopic::sample(
+                        version, nulls,
+                    ),
+                ]
+            } else {
+                vec![
+                    messages::create_partitions_request::CreatePartitionsTopic::sample(
+                        version, nulls,
+                    ),
+                    messages::create_partitions_request::CreatePartitionsTopic::sample(
+                        version, nulls,
+                    ),
+                ]
+            },
+            timeout_ms: 100001,
+            validate_only: true,
+        }
+    }
+}
+
+impl Sample for messages::create_partitions_request::CreatePartitionsTopic {
+    fn sample(version: i16, nulls: bool) -> Self {
+        Self {
+            name: String::from("name-2"),
+            count: 100003,
+            assignments: if nulls {
+                None
+            } else {
+                Some(if nulls {
+                    vec![
+                        messages::create_partitions_request::CreatePartitionsAssignment::sample(
+                            version, nulls,
+                        ),
+                    ]
+                } else {
+                    vec![
+                        messages::create_partitions_request::CreatePartitionsAssignment::sample(
+                            version, nulls,
+                        ),
+                        messages::create_partitions_request::CreatePartitionsAssignment::sample(
+                            version, nulls,
+                        ),
+                    ]
+                })
+            },
+        }
+    }
+}
+
+impl Sample for messages::create_partitions_request::CreatePartitionsAssignment {
+    fn sample(_version: i16, nulls: bool) -> Self {
+        Self {
+            broker_ids: if nulls {
+                Vec::new()
+            } else {
+                vec![100004, 100005]
+            },
+        }
+    }
+}
+
+impl Sample for messages::create_partitions_response::CreatePartitionsResponse {
+    fn sample(version: i16, nulls: bool) -> Self {
+        Self {
+            throttle_time_ms: 100001,
+            results: if nulls {
+                vec![
+                    messages::create_partitions_response::CreatePartitionsTopicResult::sample(
+                        version, nulls,
+                    ),
+                ]
+            } else {
+                vec![
+                    messages::create_partitions_response::CreatePartitionsTopicResult::sample(
+                        version, nulls,
+                    ),
+                    messages::create_partitions_response::CreatePartitionsTopicResult::sample(
+                        version, nulls,
+                    ),
+                ]
+            },
+        }
+    }
+}
+
+impl Sample for messages::create_partitions_response::CreatePartitionsTopicResult {
+    fn sample(_version: i16, nulls: bool) -> Self {
+        Self {
+            name: String::from("name-2"),
+            error_code: 1003,
+            error_message: if nulls {
+                None
+            } else {
+                Some(String::from("error_message-4"))
             },
         }
     }
