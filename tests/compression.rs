@@ -196,3 +196,70 @@ async fn inflating_past_the_fetch_limit_is_an_error() {
     };
     assert_eq!(got[0].value.as_ref().map(|v| v.len()), Some(2 << 20));
 }
+
+/// Fetches of mostly large compressed batches (here ~1 MiB of
+/// incompressible lz4 and zstd data per fetch) are decoded on a blocking
+/// thread before `poll` sees them; the records come back whole and in
+/// order on a single-threaded runtime too (where a blocking decode on the
+/// one worker would show as a stall, not an error).
+#[tokio::test]
+async fn large_compressed_fetches_round_trip() {
+    fn value(i: u64) -> Bytes {
+        // xorshift: incompressible bytes that the reader can regenerate.
+        let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut v = Vec::with_capacity(400);
+        while v.len() < 400 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        Bytes::from(v)
+    }
+    let client = common::client().await;
+    for compression in [Compression::Lz4, Compression::Zstd] {
+        let topic = common::create_topic(&client, "bigcompressed", 1).await;
+        let producer = Producer::new(
+            client.clone(),
+            ProducerConfig {
+                compression,
+                batch_size: 256 * 1024,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let n = 15_000u64;
+        let mut acks = Vec::new();
+        for i in 0..n {
+            let mut r = ProducerRecord::new(&topic, value(i));
+            r.partition = Some(0);
+            acks.push(producer.send(r).await.unwrap());
+        }
+        for a in acks {
+            a.await.unwrap();
+        }
+        producer.close().await.unwrap();
+        let mut consumer = Consumer::new(client.clone(), ConsumerConfig::default());
+        consumer
+            .assign_topic(&topic, Offset::Earliest)
+            .await
+            .unwrap();
+        let mut next = 0u64;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while next < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{compression:?}: read {next}"
+            );
+            for r in consumer.poll().await.unwrap().records {
+                assert_eq!(r.offset as u64, next);
+                assert_eq!(
+                    r.value.as_ref(),
+                    Some(&value(next)),
+                    "{compression:?} offset {next}"
+                );
+                next += 1;
+            }
+        }
+    }
+}

@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use skotch_protocol::record::TimestampType;
 use skotch_protocol::record::{self, AbortedTransactionFilter, RecordBatchIter, RecordIter};
+use skotch_protocol::record::{RecordBatch, TimestampType};
 use skotch_protocol::DecodeError;
 
 use super::{Consumer, ConsumerRecord, IsolationLevel, Poll, State, TopicPartition};
@@ -27,7 +27,7 @@ pub(crate) struct CompletedFetch {
     pub bytes: usize,
     /// The partition's generation when it was fetched.
     pub generation: u64,
-    batches: RecordBatchIter,
+    batches: Batches,
     /// The batch being handed out when the previous poll filled up.
     current: Option<CurrentBatch>,
     aborted: AbortedTransactionFilter,
@@ -53,21 +53,17 @@ impl CompletedFetch {
         topic: Arc<str>,
         broker: i32,
         generation: u64,
-        data: bytes::Bytes,
+        (bytes, batches): (usize, Batches),
         aborted: AbortedTransactionFilter,
-        check_crcs: bool,
-        max_decompressed: usize,
         marks: (i64, i64, i64),
     ) -> Self {
-        let bytes = data.len();
         Self {
             tp,
             topic,
             broker,
             bytes,
             generation,
-            batches: record::decode_batches(data, check_crcs)
-                .max_decompressed_size(max_decompressed),
+            batches,
             current: None,
             aborted,
             high_watermark: marks.0,
@@ -75,6 +71,66 @@ impl CompletedFetch {
             log_start_offset: marks.2,
         }
     }
+}
+
+/// The batches of a completed fetch: decoded as `poll` goes, or decoded
+/// (decompressed, CRC checked) ahead on a blocking thread when the data is
+/// mostly compressed and large, so that inflating it never runs on an
+/// async worker.
+#[derive(Debug)]
+pub(crate) enum Batches {
+    Lazy(RecordBatchIter),
+    Decoded(std::vec::IntoIter<Result<RecordBatch, DecodeError>>),
+}
+
+impl Iterator for Batches {
+    type Item = Result<RecordBatch, DecodeError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Batches::Lazy(it) => it.next(),
+            Batches::Decoded(it) => it.next(),
+        }
+    }
+}
+
+/// Fetched data with more compressed bytes than this is decoded on a
+/// blocking thread before `poll` sees it (the producer's threshold too).
+pub(crate) const DECODE_OFF_WORKERS: usize = 256 * 1024;
+
+/// Bytes of `data` (a partition's record data) in compressed batches,
+/// from the batch headers alone; stops at anything that does not look
+/// like a batch (the decoder reports it later).
+pub(crate) fn compressed_bytes(data: &[u8]) -> usize {
+    // base offset (8), batch length (4), leader epoch (4), magic (1),
+    // crc (4), attributes (2).
+    const ATTRIBUTES: usize = 21;
+    let mut pos = 0usize;
+    let mut total = 0usize;
+    while let (Some(len), Some(attr)) = (
+        data.get(pos + 8..pos + 12),
+        data.get(pos + ATTRIBUTES..pos + ATTRIBUTES + 2),
+    ) {
+        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        let Ok(len) = usize::try_from(len) else { break };
+        let size = len.saturating_add(12);
+        if i16::from_be_bytes([attr[0], attr[1]]) & 0x7 != 0 {
+            total = total.saturating_add(size.min(data.len() - pos));
+        }
+        pos = pos.saturating_add(size);
+    }
+    total
+}
+
+/// Decode every batch of `data` (for [`Batches::Decoded`]); call on a
+/// blocking thread.
+pub(crate) fn decode_all(
+    data: bytes::Bytes,
+    check_crcs: bool,
+    max_decompressed: usize,
+) -> Vec<Result<RecordBatch, DecodeError>> {
+    record::decode_batches(data, check_crcs)
+        .max_decompressed_size(max_decompressed)
+        .collect()
 }
 
 /// What happened to one completed fetch during a drain.
@@ -285,17 +341,36 @@ mod tests {
     }
 
     fn fetch(data: Bytes, max_decompressed: usize) -> CompletedFetch {
+        let batches = Batches::Lazy(
+            record::decode_batches(data.clone(), true).max_decompressed_size(max_decompressed),
+        );
         CompletedFetch::new(
             TopicPartition::new("t", 0),
             Arc::from("t"),
             1,
             1,
-            data,
+            (data.len(), batches),
             AbortedTransactionFilter::default(),
-            true,
-            max_decompressed,
             (100, -1, 0),
         )
+    }
+
+    #[test]
+    fn compressed_bytes_are_counted_from_headers() {
+        let plain = batch(0, 10, Compression::None);
+        let gz = batch(10, 10, Compression::Gzip);
+        let mut both = BytesMut::new();
+        both.extend_from_slice(&plain);
+        both.extend_from_slice(&gz);
+        assert_eq!(compressed_bytes(&plain), 0);
+        assert_eq!(compressed_bytes(&both), gz.len());
+        // A truncated tail or garbage never panics.
+        assert_eq!(compressed_bytes(&both[..both.len() - 3]), gz.len() - 3);
+        assert_eq!(compressed_bytes(&[0xff; 40]), 0);
+        // Decoded ahead, the batches read the same.
+        let decoded = decode_all(both.clone().freeze(), true, usize::MAX);
+        assert_eq!(decoded.len(), 2);
+        assert!(decoded.iter().all(|b| b.is_ok()));
     }
 
     #[test]

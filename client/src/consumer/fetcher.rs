@@ -17,10 +17,12 @@ use std::time::{Duration, Instant};
 use skotch_protocol::error::ErrorCode;
 use skotch_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use skotch_protocol::messages::{FetchRequest, FetchResponse, OffsetForLeaderEpochRequest};
-use skotch_protocol::record::AbortedTransactionFilter;
-use skotch_protocol::Uuid;
+use skotch_protocol::record::{self, AbortedTransactionFilter, RecordBatch};
+use skotch_protocol::{DecodeError, Uuid};
 
-use super::fetch_buffer::CompletedFetch;
+use super::fetch_buffer::{
+    compressed_bytes, decode_all, Batches, CompletedFetch, DECODE_OFF_WORKERS,
+};
 use super::fetch_session::{FetchPlan, FetchSession, PartitionFetch};
 use super::leader_epoch::{self, Validation};
 use super::{IsolationLevel, Shared, State, TopicPartition};
@@ -231,13 +233,69 @@ async fn fetch(
         tracing::debug!(broker, ?code, "fetch refused");
         return false;
     }
+    let mut resp = resp;
+    let decoded = match decode_heavy(shared, &mut resp).await {
+        Ok(d) => d,
+        Err(e) => {
+            release(shared, broker, &parts);
+            tracing::warn!(broker, error = %e, "decoding a fetch answer failed");
+            return false;
+        }
+    };
     let by_id: HashMap<Uuid, &str> = ids.iter().map(|(n, id)| (*id, *n)).collect();
-    let need_refresh = file_answer(shared, broker, &parts, resp, &by_id);
+    let need_refresh = file_answer(shared, broker, &parts, resp, &by_id, decoded);
     release(shared, broker, &parts);
     if need_refresh {
         refresh(shared, &parts).await;
     }
     true
+}
+
+/// Batches decoded ahead, by (topic index, partition index) in the answer:
+/// the data's size and its batches.
+type Decoded = HashMap<(usize, usize), (usize, Vec<Result<RecordBatch, DecodeError>>)>;
+
+/// Decode, on a blocking thread, the partitions of `resp` whose data is
+/// mostly large compressed batches (their records are taken out of
+/// `resp`): inflating them must not hold up an async worker.
+async fn decode_heavy(shared: &Shared, resp: &mut FetchResponse) -> Result<Decoded> {
+    let mut jobs = Vec::new();
+    for (ti, t) in resp.responses.iter_mut().enumerate() {
+        for (pi, p) in t.partitions.iter_mut().enumerate() {
+            let heavy = p
+                .records
+                .as_ref()
+                .is_some_and(|d| compressed_bytes(d) >= DECODE_OFF_WORKERS);
+            if heavy {
+                if let Some(data) = p.records.take() {
+                    jobs.push(((ti, pi), data));
+                }
+            }
+        }
+    }
+    if jobs.is_empty() {
+        return Ok(Decoded::new());
+    }
+    tracing::trace!(
+        partitions = jobs.len(),
+        "decoding compressed data on a blocking thread"
+    );
+    let check_crcs = shared.config.check_crcs;
+    let max = max_decompressed(&shared.config);
+    tokio::task::spawn_blocking(move || {
+        jobs.into_iter()
+            .map(|(k, data)| (k, (data.len(), decode_all(data, check_crcs, max))))
+            .collect()
+    })
+    .await
+    .map_err(|e| Error::Config(format!("decoding record batches failed: {e}")))
+}
+
+/// A compressed batch may inflate to at most a whole fetch's worth.
+fn max_decompressed(cfg: &super::ConsumerConfig) -> usize {
+    usize::try_from(cfg.fetch_max_bytes)
+        .unwrap_or(0)
+        .max(usize::try_from(cfg.max_partition_fetch_bytes).unwrap_or(0))
 }
 
 /// The Fetch request for `plan`.
@@ -297,20 +355,18 @@ fn file_answer(
     parts: &BTreeMap<TopicPartition, (PartitionFetch, u64)>,
     resp: FetchResponse,
     by_id: &HashMap<Uuid, &str>,
+    mut decoded: Decoded,
 ) -> bool {
     let cfg = &shared.config;
     let backoff = shared.client.backoff().delay_random(0);
     let max_age = shared.client.config().metadata_max_age;
-    // A compressed batch may inflate to at most a whole fetch's worth.
-    let max_decompressed = usize::try_from(cfg.fetch_max_bytes)
-        .unwrap_or(0)
-        .max(usize::try_from(cfg.max_partition_fetch_bytes).unwrap_or(0));
+    let max_decompressed = max_decompressed(cfg);
     let read_committed = cfg.isolation_level == IsolationLevel::ReadCommitted;
     let mut need_refresh = false;
     let mut arrived = false;
     let mut guard = shared.state();
     let st: &mut State = &mut guard;
-    for t in resp.responses {
+    for (ti, t) in resp.responses.into_iter().enumerate() {
         // v13+ answers by id, older versions by name.
         let name = match by_id.get(&t.topic_id) {
             Some(n) if t.topic_id != Uuid::ZERO => (*n).to_string(),
@@ -321,7 +377,7 @@ fn file_answer(
             .get(&name)
             .cloned()
             .unwrap_or_else(|| Arc::from(name.as_str()));
-        for pd in t.partitions {
+        for (pi, pd) in t.partitions.into_iter().enumerate() {
             let tp = TopicPartition::new(name.clone(), pd.partition_index);
             let Some((_, generation)) = parts.get(&tp) else {
                 continue;
@@ -373,8 +429,19 @@ fn file_answer(
                 pd.last_stable_offset,
                 pd.log_start_offset,
             );
-            match pd.records {
-                Some(data) if !data.is_empty() => {
+            let batches = match (decoded.remove(&(ti, pi)), pd.records) {
+                (Some((bytes, batches)), _) => Some((bytes, Batches::Decoded(batches.into_iter()))),
+                (None, Some(data)) if !data.is_empty() => Some((
+                    data.len(),
+                    Batches::Lazy(
+                        record::decode_batches(data, cfg.check_crcs)
+                            .max_decompressed_size(max_decompressed),
+                    ),
+                )),
+                _ => None,
+            };
+            match batches {
+                Some(batches) => {
                     let aborted =
                         aborted_filter(&pd_aborted(&pd.aborted_transactions), read_committed);
                     let cf = CompletedFetch::new(
@@ -382,10 +449,8 @@ fn file_answer(
                         topic.clone(),
                         broker,
                         *generation,
-                        data,
+                        batches,
                         aborted,
-                        cfg.check_crcs,
-                        max_decompressed,
                         marks,
                     );
                     p.buffered = true;
@@ -393,7 +458,7 @@ fn file_answer(
                     st.buffer.push_back(cf);
                     arrived = true;
                 }
-                _ => {
+                None => {
                     p.high_watermark = Some(pd.high_watermark);
                     if pd.last_stable_offset >= 0 {
                         p.last_stable_offset = Some(pd.last_stable_offset);
