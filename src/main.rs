@@ -342,12 +342,12 @@ fn bytes_json(b: &[u8]) -> Value {
 
 fn record_json(m: &Message, md: &Metadata) -> Value {
     json!({
-        "topic": md.topic,
+        "topic": &*md.topic,
         "partition": md.partition,
         "offset": md.offset,
         "timestamp": md.timestamp,
         "key": md.key.as_deref().map(bytes_json),
-        "headers": md.headers.iter().map(|(k, v)| json!([k, v.as_deref().map(bytes_json)])).collect::<Vec<_>>(),
+        "headers": md.headers.iter().map(|(k, v)| json!([&**k, v.as_deref().map(bytes_json)])).collect::<Vec<_>>(),
         "format": m.format_name(),
         "content": match m {
             Message::Json(v) => v.clone(),

@@ -116,7 +116,7 @@ fn headers_of(v: &Value) -> Vec<(String, Option<Vec<u8>>)> {
 fn headers_as_pairs(headers: &[Header]) -> Vec<(String, Option<Vec<u8>>)> {
     headers
         .iter()
-        .map(|h| (h.key.clone(), h.value.as_ref().map(|v| v.to_vec())))
+        .map(|h| (h.key.to_string(), h.value.as_ref().map(|v| v.to_vec())))
         .collect()
 }
 

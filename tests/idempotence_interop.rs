@@ -145,7 +145,7 @@ async fn idempotent_producer_seen_by_java_consumer_broker_state_and_log() {
                 .unwrap()
                 .iter()
                 .map(|h| Header {
-                    key: h[0].as_str().unwrap().to_string(),
+                    key: h[0].as_str().unwrap().to_string().into(),
                     value: common::b64(&h[1]).map(Bytes::from),
                 })
                 .collect();

@@ -92,11 +92,11 @@ async fn write_and_read_several_topics_until_eos() {
                 let i = v["i"].as_i64().unwrap();
                 seen.push(i);
                 if i % 2 == 0 {
-                    assert_eq!(md.topic, t1);
+                    assert_eq!(&*md.topic, t1.as_str());
                     let dups: Vec<_> = md.header_all("dup").collect();
                     assert_eq!(dups.len(), 2);
                 } else {
-                    assert_eq!(md.topic, t2);
+                    assert_eq!(&*md.topic, t2.as_str());
                     assert_eq!(md.header("m").map(|b| &b[..]), Some(&b"v"[..]));
                 }
                 assert!(!md.is_test());

@@ -132,7 +132,10 @@ fn read_side(headers: &[(String, Option<Bytes>)], value: Option<&Bytes>) {
         offset: 0,
         timestamp: -1,
         key: None,
-        headers: headers.to_vec(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), v.clone()))
+            .collect(),
     };
     assert_eq!(md.message_id(), headers::message_id(headers));
     assert_eq!(md.is_test(), headers::is_test(headers));

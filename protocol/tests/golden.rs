@@ -78,7 +78,7 @@ fn check_record(what: &str, want: &Value, got: &Record) {
     let headers = want["headers"].as_array().expect("fixture headers");
     assert_eq!(got.headers.len(), headers.len(), "{what} header count");
     for (j, (h, w)) in got.headers.iter().zip(headers).enumerate() {
-        assert_eq!(Some(h.key.as_str()), w[0].as_str(), "{what} header {j} key");
+        assert_eq!(Some(&*h.key), w[0].as_str(), "{what} header {j} key");
         check_bytes(
             &format!("{what} header {j} value"),
             &w[1],

@@ -109,7 +109,7 @@ where
                 Ok(()) => {
                     handle.mark_done(
                         &skotch_client::TopicPartition::new(
-                            metadata.topic.clone(),
+                            metadata.topic.as_ref(),
                             metadata.partition,
                         ),
                         metadata.offset,

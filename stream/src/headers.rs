@@ -215,20 +215,26 @@ pub fn with_standard_headers(
 // Read side: received headers are `(key, value)` pairs whose value may be
 // null (Kafka allows null header values).
 
-fn first<'a>(headers: &'a [(String, Option<Bytes>)], key: &str) -> Option<&'a Option<Bytes>> {
-    headers.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+fn first<'a, K: AsRef<str>>(
+    headers: &'a [(K, Option<Bytes>)],
+    key: &str,
+) -> Option<&'a Option<Bytes>> {
+    headers
+        .iter()
+        .find(|(k, _)| k.as_ref() == key)
+        .map(|(_, v)| v)
 }
 
 /// True when a `_test` header is present, whatever its value (hop-client's
 /// `Consumer.is_test`).
-pub fn is_test(headers: &[(String, Option<Bytes>)]) -> bool {
-    headers.iter().any(|(k, _)| k == standard::TEST)
+pub fn is_test<K: AsRef<str>>(headers: &[(K, Option<Bytes>)]) -> bool {
+    headers.iter().any(|(k, _)| k.as_ref() == standard::TEST)
 }
 
 /// The first `_id` header as a UUID: 16 raw bytes (hop-client's form), or,
 /// leniently, the 36-character text form. `None` when absent, null or
 /// neither form.
-pub fn message_id(headers: &[(String, Option<Bytes>)]) -> Option<uuid::Uuid> {
+pub fn message_id<K: AsRef<str>>(headers: &[(K, Option<Bytes>)]) -> Option<uuid::Uuid> {
     let value = first(headers, standard::ID)?.as_ref()?;
     if let Ok(id) = uuid::Uuid::from_slice(value) {
         return Some(id);
@@ -239,7 +245,7 @@ pub fn message_id(headers: &[(String, Option<Bytes>)]) -> Option<uuid::Uuid> {
 }
 
 /// The first `_sender` header as text; `None` when absent, null or not UTF-8.
-pub fn sender(headers: &[(String, Option<Bytes>)]) -> Option<&str> {
+pub fn sender<K: AsRef<str>>(headers: &[(K, Option<Bytes>)]) -> Option<&str> {
     first(headers, standard::SENDER)?
         .as_deref()
         .and_then(|v| std::str::from_utf8(v).ok())
@@ -248,7 +254,7 @@ pub fn sender(headers: &[(String, Option<Bytes>)]) -> Option<&str> {
 /// The value of the first `_format` header, the input of
 /// [`Message::deserialize`](crate::models::Message::deserialize). A null
 /// value counts as absent (it names no format).
-pub fn format(headers: &[(String, Option<Bytes>)]) -> Option<&[u8]> {
+pub fn format<K: AsRef<str>>(headers: &[(K, Option<Bytes>)]) -> Option<&[u8]> {
     first(headers, standard::FORMAT)?.as_deref()
 }
 
@@ -353,6 +359,6 @@ mod tests {
         assert_eq!(format(&r), None, "the first _format decides; null = absent");
         let bad = vec![("_id".to_string(), Some(Bytes::from_static(b"short")))];
         assert_eq!(message_id(&bad), None);
-        assert_eq!(message_id(&[]), None);
+        assert_eq!(message_id::<String>(&[]), None);
     }
 }

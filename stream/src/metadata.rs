@@ -1,15 +1,18 @@
 //! What a reader knows about a message besides its content, as hop-client's
 //! `read(metadata=True)` exposes it (`hop.io.Metadata`).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
+use skotch_client::protocol::record::ByteString;
 
 use crate::headers;
 
 /// A received message's Kafka metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metadata {
-    /// The topic it came from.
-    pub topic: String,
+    /// The topic it came from (shared by the records of a topic).
+    pub topic: Arc<str>,
     /// The partition it came from.
     pub partition: i32,
     /// Its offset in the partition.
@@ -22,8 +25,9 @@ pub struct Metadata {
     /// The record key; `None` for a null key.
     pub key: Option<Bytes>,
     /// Every header in record order, the standard ones included, duplicate
-    /// keys kept; a value is `None` when it is null on the wire.
-    pub headers: Vec<(String, Option<Bytes>)>,
+    /// keys kept; a value is `None` when it is null on the wire. Keys
+    /// deref to `&str` and share the fetched bytes.
+    pub headers: Vec<(ByteString, Option<Bytes>)>,
 }
 
 impl Metadata {
@@ -37,14 +41,17 @@ impl Metadata {
     /// The first header named `key`: `None` when absent, `Some(None)` when
     /// its value is null.
     pub fn header_entry(&self, key: &str) -> Option<&Option<Bytes>> {
-        self.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.headers
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| v)
     }
 
     /// Every value of header `key`, in record order (`None` for null).
     pub fn header_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = Option<&'a Bytes>> + 'a {
         self.headers
             .iter()
-            .filter(move |(k, _)| k == key)
+            .filter(move |(k, _)| &**k == key)
             .map(|(_, v)| v.as_ref())
     }
 
@@ -88,7 +95,7 @@ mod tests {
             key: None,
             headers: headers
                 .into_iter()
-                .map(|(k, v)| (k.to_string(), v.map(Bytes::from_static)))
+                .map(|(k, v)| (ByteString::from(k), v.map(Bytes::from_static)))
                 .collect(),
         }
     }

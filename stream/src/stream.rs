@@ -24,7 +24,7 @@ use skotch_client::{
 };
 
 use crate::credentials::{CredentialError, CredentialStore};
-use crate::headers::{standard, with_standard_headers, Headers};
+use crate::headers::{with_standard_headers, Headers};
 use crate::metadata::Metadata;
 use crate::models::Message;
 use crate::options::{Auth, CredentialSource, GroupOptions, StartPosition, StreamOptions};
@@ -214,6 +214,7 @@ impl Stream {
             buffered: VecDeque::new(),
             until_eos: self.options.until_eos,
             done: false,
+            last_partition: None,
         })
     }
 
@@ -266,6 +267,8 @@ pub struct StreamReader {
     buffered: VecDeque<ConsumerRecord>,
     until_eos: bool,
     done: bool,
+    /// The partition of the last record handed out (for mark_done).
+    last_partition: Option<TopicPartition>,
 }
 
 /// Where a reader's records come from.
@@ -308,17 +311,19 @@ fn group_config(g: &GroupOptions) -> Result<GroupConfig> {
     Ok(c)
 }
 
-fn to_metadata(r: &ConsumerRecord) -> Metadata {
+/// The metadata of `r`, taking its headers: the topic is shared, and the
+/// header list is turned into pairs in place (same layout), so nothing is
+/// allocated per record.
+fn to_metadata(r: &mut ConsumerRecord) -> Metadata {
     Metadata {
-        topic: r.topic.to_string(),
+        topic: r.topic.clone(),
         partition: r.partition,
         offset: r.offset,
         timestamp: r.timestamp,
         key: r.key.clone(),
-        headers: r
-            .headers
-            .iter()
-            .map(|h| (h.key.clone(), h.value.clone()))
+        headers: std::mem::take(&mut r.headers)
+            .into_iter()
+            .map(|h| (h.key, h.value))
             .collect(),
     }
 }
@@ -328,7 +333,7 @@ impl StreamReader {
     /// stream (only with `until_eos`).
     pub async fn read_with_metadata(&mut self) -> Option<Result<(Message, Metadata)>> {
         loop {
-            if let Some(r) = self.buffered.pop_front() {
+            if let Some(mut r) = self.buffered.pop_front() {
                 if let Source::Group {
                     consumer,
                     auto_commit: true,
@@ -336,18 +341,24 @@ impl StreamReader {
                 } = &self.source
                 {
                     // hop-client: a message counts as read once handed out.
-                    consumer.mark_done(
-                        &TopicPartition::new(r.topic.as_ref(), r.partition),
-                        r.offset,
-                    );
+                    // Records come in runs of one partition: one
+                    // TopicPartition per run, not per record.
+                    let same = self
+                        .last_partition
+                        .as_ref()
+                        .is_some_and(|tp| tp.partition == r.partition && *tp.topic == *r.topic);
+                    if !same {
+                        self.last_partition =
+                            Some(TopicPartition::new(r.topic.as_ref(), r.partition));
+                    }
+                    if let Some(tp) = &self.last_partition {
+                        consumer.mark_done(tp, r.offset);
+                    }
                 }
-                let format = r
-                    .headers
-                    .iter()
-                    .find(|h| h.key == standard::FORMAT)
-                    .and_then(|h| h.value.as_deref());
+                let metadata = to_metadata(&mut r);
+                let format = crate::headers::format(&metadata.headers);
                 let msg = Message::deserialize(format, r.value.as_ref());
-                return Some(Ok((msg, to_metadata(&r))));
+                return Some(Ok((msg, metadata)));
             }
             if self.done {
                 return None;
@@ -404,7 +415,7 @@ impl StreamReader {
         }
         if let Some(h) = self.group_handle() {
             h.mark_done(
-                &TopicPartition::new(metadata.topic.clone(), metadata.partition),
+                &TopicPartition::new(metadata.topic.as_ref(), metadata.partition),
                 metadata.offset,
             );
         }
@@ -533,10 +544,7 @@ impl StreamWriter {
             message.format_name(),
         )
         .into_iter()
-        .map(|(key, v)| Header {
-            key,
-            value: Some(v),
-        })
+        .map(|(key, v)| Header::new(key, v))
         .collect();
         let record = ProducerRecord {
             topic,

@@ -84,11 +84,12 @@ impl ProducerRecord {
     }
 
     /// Add a header.
-    pub fn header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> Self {
-        self.headers.push(Header {
-            key: key.into(),
-            value: Some(value.into()),
-        });
+    pub fn header(
+        mut self,
+        key: impl Into<skotch_protocol::record::ByteString>,
+        value: impl Into<Bytes>,
+    ) -> Self {
+        self.headers.push(Header::new(key, value));
         self
     }
 }

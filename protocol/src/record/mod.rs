@@ -47,7 +47,7 @@ pub use compression::{
 };
 pub use control::{ControlRecord, ControlRecordType};
 pub use iter::{decode_batches, RecordBatchIter};
-pub use records::{Header, Record};
+pub use records::{ByteString, Header, Record};
 
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@
 //! (<https://kafka.apache.org/documentation/#record>), KIP-82 for headers.
 
 use bytes::{BufMut, Bytes, BytesMut};
+pub use bytestring::ByteString;
 
 use crate::codec::{capacity_hint, DecodeError, DecodeErrorKind, EncodeError, Reader, Writer};
 
@@ -28,17 +29,21 @@ const MIN_HEADER_SIZE: usize = 2;
 /// A record header (KIP-82): a string key and a value that may be null.
 /// A record's headers are an ordered list; a key may appear more than once
 /// and every occurrence is kept.
+///
+/// Decoded keys share the fetched bytes (a [`ByteString`] is a checked
+/// UTF-8 view of `Bytes`), so reading a record allocates no string per
+/// header.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Header {
-    /// Header key (UTF-8; Kafka forbids a null key).
-    pub key: String,
+    /// Header key (UTF-8; Kafka forbids a null key). Derefs to `&str`.
+    pub key: ByteString,
     /// Header value; `None` for a null value.
     pub value: Option<Bytes>,
 }
 
 impl Header {
     /// A header with a value.
-    pub fn new(key: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    pub fn new(key: impl Into<ByteString>, value: impl Into<Bytes>) -> Self {
         Self {
             key: key.into(),
             value: Some(value.into()),
@@ -46,7 +51,7 @@ impl Header {
     }
 
     /// A header whose value is null.
-    pub fn null(key: impl Into<String>) -> Self {
+    pub fn null(key: impl Into<ByteString>) -> Self {
         Self {
             key: key.into(),
             value: None,
@@ -216,7 +221,7 @@ pub(crate) fn decode_record(r: &mut Reader, base: RecordBase) -> Result<Record, 
         })?;
         // Strict UTF-8: Java's producer can only write valid keys; anything
         // else is corruption or another client's bug, and is reported.
-        let key = String::from_utf8(key.to_vec())
+        let key = ByteString::try_from(key)
             .map_err(|_| DecodeError::new("record.header.key", DecodeErrorKind::InvalidUtf8))?;
         let value = varint_bytes(&mut r, "record.header.value")?;
         headers.push(Header { key, value });

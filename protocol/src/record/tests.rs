@@ -448,7 +448,7 @@ fn their_encode(recs: &[Record]) -> Bytes {
                 .iter()
                 .map(|h| {
                     (
-                        kafka_protocol::protocol::StrBytes::from_string(h.key.clone()),
+                        kafka_protocol::protocol::StrBytes::from_string(h.key.to_string()),
                         h.value.clone(),
                     )
                 })
@@ -481,9 +481,9 @@ fn their_decode(mut data: Bytes) -> Vec<kafka_protocol::records::Record> {
 fn dedup_headers(headers: &[Header]) -> Vec<(String, Option<Bytes>)> {
     let mut out: Vec<(String, Option<Bytes>)> = Vec::new();
     for h in headers {
-        match out.iter_mut().find(|(k, _)| *k == h.key) {
+        match out.iter_mut().find(|(k, _)| **k == *h.key) {
             Some(slot) => slot.1 = h.value.clone(),
-            None => out.push((h.key.clone(), h.value.clone())),
+            None => out.push((h.key.to_string(), h.value.clone())),
         }
     }
     out
@@ -496,7 +496,10 @@ fn arb_bytes(max: usize) -> impl Strategy<Value = Option<Bytes>> {
 fn arb_headers() -> impl Strategy<Value = Vec<Header>> {
     // Few distinct keys, so duplicates are common; empty key included.
     proptest::collection::vec(
-        ("[a-c_é]{0,3}", arb_bytes(10)).prop_map(|(key, value)| Header { key, value }),
+        ("[a-c_é]{0,3}", arb_bytes(10)).prop_map(|(key, value)| Header {
+            key: key.into(),
+            value,
+        }),
         0..5,
     )
 }
@@ -636,7 +639,7 @@ proptest! {
                 timestamp: r.timestamp.rem_euclid(1 << 42),
                 headers: dedup_headers(&r.headers)
                     .into_iter()
-                    .map(|(key, value)| Header { key, value })
+                    .map(|(key, value)| Header { key: key.into(), value })
                     .collect(),
                 ..r
             })
