@@ -213,6 +213,35 @@ fn task_failed(e: &tokio::task::JoinError) -> Error {
     Error::Config(format!("the rebalance request task failed: {e}"))
 }
 
+/// The racks of the replicas of every partition of `topics` (KIP-881);
+/// brokers without `broker.rack` add none.
+fn partition_racks(
+    md: &crate::metadata::ClusterMetadata,
+    topics: &[String],
+) -> crate::group::assignor::PartitionRacks {
+    topics
+        .iter()
+        .filter_map(|t| {
+            let info = md.topics.get(t)?;
+            let mut per = vec![BTreeSet::new(); info.partitions.len()];
+            for p in &info.partitions {
+                let Some(slot) = usize::try_from(p.partition)
+                    .ok()
+                    .and_then(|i| per.get_mut(i))
+                else {
+                    continue;
+                };
+                for r in &p.replicas {
+                    if let Some(rack) = md.brokers.get(r).and_then(|b| b.rack.clone()) {
+                        slot.insert(rack);
+                    }
+                }
+            }
+            Some((t.clone(), per))
+        })
+        .collect()
+}
+
 /// Partition counts of `topics` in `md` (topics it lacks left out).
 fn partition_counts(
     md: &crate::metadata::ClusterMetadata,
@@ -297,6 +326,12 @@ impl GroupConsumer {
             max_poll_interval: config.max_poll_interval,
         });
         let auto_offset_reset = consumer_config.auto_offset_reset;
+        // One `client.rack` for the member: KIP-881 assignment and KIP-392
+        // fetching from the closest replica.
+        let mut consumer_config = consumer_config;
+        if consumer_config.client_rack.is_none() {
+            consumer_config.client_rack = config.client_rack.clone();
+        }
         let heartbeat = heartbeat::spawn(shared.clone());
         Ok(Self {
             consumer: Consumer::new(client, consumer_config),
@@ -583,12 +618,13 @@ impl GroupConsumer {
                             let topics: Vec<String> = topics.into_iter().collect();
                             let md = self.client().refresh_metadata(&topics).await?;
                             let counts = partition_counts(&md, &topics);
+                            let racks = partition_racks(&md, &topics);
                             let sync = {
                                 let st = self.shared.state();
                                 let Member::Classic(m) = &st.member else {
                                     return Ok(());
                                 };
-                                m.leader_sync(&members, &counts)?
+                                m.leader_sync(&members, &counts, &racks)?
                             };
                             self.leader_counts = Some((topics, counts));
                             sync

@@ -488,6 +488,16 @@ impl Consumer {
             .and_then(|s| s.log_start_offset)
     }
 
+    /// The replica the partition's leader told this consumer to fetch
+    /// from (KIP-392, with `client.rack` set and a rack-aware replica
+    /// selector on the brokers), while that advice holds; `None` when
+    /// fetching from the leader.
+    pub fn preferred_read_replica(&self, tp: &TopicPartition) -> Option<i32> {
+        let st = self.state();
+        let (broker, until) = st.partitions.get(tp)?.preferred_replica?;
+        (until > Instant::now()).then_some(broker)
+    }
+
     /// True when every assigned partition has reached its end.
     pub fn at_end(&self) -> bool {
         self.state().partitions.values().all(|s| s.eof_reported)

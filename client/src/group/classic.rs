@@ -34,7 +34,7 @@ use skotch_protocol::messages::{
     SyncGroupResponse,
 };
 
-use super::assignor::{Assignor, MemberSubscription, RebalanceProtocol};
+use super::assignor::{Assignor, MemberSubscription, PartitionRacks, RebalanceProtocol};
 use super::consumer_protocol::{Assignment, Subscription};
 use crate::consumer::TopicPartition;
 use crate::error::{Error, Result};
@@ -404,11 +404,13 @@ impl ClassicMember {
 
     /// As the leader: run the chosen assignor over `members` with
     /// `partitions_per_topic` (topic → partition count; topics missing from
-    /// metadata left out) and build the SyncGroup request.
+    /// metadata left out) and `partition_racks` (KIP-881; may be empty),
+    /// and build the SyncGroup request.
     pub fn leader_sync(
         &self,
         members: &BTreeMap<String, MemberSubscription>,
         partitions_per_topic: &BTreeMap<String, i32>,
+        partition_racks: &PartitionRacks,
     ) -> Result<SyncGroupRequest> {
         let name = self.protocol_name.as_deref().unwrap_or_default();
         let assignor = self
@@ -420,7 +422,7 @@ impl ClassicMember {
                 message: Some(format!("the group chose assignor {name:?}, which we lack")),
                 context: format!("join group {:?}", self.settings.group_id),
             })?;
-        let result = assignor.assign(partitions_per_topic, members);
+        let result = assignor.assign_with_racks(partitions_per_topic, partition_racks, members);
         let mut assignments = Vec::with_capacity(result.len());
         for (member_id, a) in result {
             assignments.push(SyncGroupRequestAssignment {
@@ -737,7 +739,9 @@ mod tests {
         };
         assert_eq!(topics, ["t".to_string()].into_iter().collect());
         let counts = [("t".to_string(), 3)].into_iter().collect();
-        let sync = m.leader_sync(&members, &counts).expect("sync");
+        let sync = m
+            .leader_sync(&members, &counts, &PartitionRacks::new())
+            .expect("sync");
         assert_eq!(sync.assignments.len(), 1);
         let a = Assignment::decode(sync.assignments[0].assignment.clone()).expect("decode");
         assert_eq!(a.partitions, vec![tp(0), tp(1), tp(2)]);

@@ -17,8 +17,10 @@
 //!   new owner in the same rebalance in which another member still owns it.
 //!
 //! Assignors are pure functions of their input: no IO, no clock, and the
-//! same input always gives the same output. Rack-aware refinements
-//! (KIP-881) are not implemented; `rack_id` is carried but ignored.
+//! same input always gives the same output. Range is rack-aware (KIP-881)
+//! when members set `client.rack` and the partitions' replica racks are
+//! given ([`Assignor::assign_with_racks`]); roundrobin and
+//! cooperative-sticky ignore racks for now.
 
 mod cooperative_sticky;
 mod range;
@@ -86,6 +88,10 @@ impl MemberSubscription {
     }
 }
 
+/// The racks of each partition's replicas (KIP-881): topic → one set per
+/// partition index, from the brokers' `broker.rack` in metadata.
+pub type PartitionRacks = BTreeMap<String, Vec<BTreeSet<String>>>;
+
 /// A partition assignor of the classic group protocol (Java's
 /// `ConsumerPartitionAssignor`).
 pub trait Assignor: Send + Sync + std::fmt::Debug {
@@ -133,6 +139,19 @@ pub trait Assignor: Send + Sync + std::fmt::Debug {
         partitions_per_topic: &BTreeMap<String, i32>,
         members: &BTreeMap<String, MemberSubscription>,
     ) -> BTreeMap<String, Assignment>;
+
+    /// [`assign`](Self::assign) knowing where each partition's replicas
+    /// are (KIP-881), so that members can be given partitions with a
+    /// replica in their `client.rack`. The default ignores the racks.
+    fn assign_with_racks(
+        &self,
+        partitions_per_topic: &BTreeMap<String, i32>,
+        partition_racks: &PartitionRacks,
+        members: &BTreeMap<String, MemberSubscription>,
+    ) -> BTreeMap<String, Assignment> {
+        let _ = partition_racks;
+        self.assign(partitions_per_topic, members)
+    }
 }
 
 /// The assignor named `name` (as in JoinGroup's `protocol_name` and Java's
