@@ -212,7 +212,9 @@ fn assign_with_rack_matching(
     states: &mut [TopicState],
     lists: &mut BTreeMap<String, Vec<TopicPartition>>,
 ) {
-    let mut groups: BTreeMap<(Vec<(&str, Option<&str>)>, usize), Vec<usize>> = BTreeMap::new();
+    // (subscribers with their racks, partition count) -> topic states.
+    type Key<'k> = (Vec<(&'k str, Option<&'k str>)>, usize);
+    let mut groups: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
     for (i, t) in states.iter().enumerate() {
         let count = t.unassigned.len();
         groups
