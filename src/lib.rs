@@ -12,3 +12,9 @@
 pub use skotch_client as client;
 pub use skotch_protocol as protocol;
 pub use skotch_stream as stream;
+
+/// The Rust examples of README.md, compiled by `cargo test --doc` so they
+/// cannot drift from the API (they are `no_run`: they need a broker).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;
