@@ -150,7 +150,7 @@ impl Consumer {
         let max = self.shared.config.max_poll_records.max(1);
         let read_committed = self.shared.config.isolation_level == IsolationLevel::ReadCommitted;
         let mut poll = Poll::default();
-        let mut woke_fetchers = false;
+        let mut touched: Vec<i32> = Vec::new();
         let mut guard = self.shared.state();
         let st: &mut State = &mut guard;
         let mut i = 0;
@@ -174,6 +174,7 @@ impl Consumer {
                 drop_at(st, i);
                 continue;
             };
+            touched.push(cf.broker);
             let outcome = drain_one(cf, &mut position, &mut p.offset_epoch, max, &mut poll);
             p.position = Some(position);
             p.high_watermark = Some(cf.high_watermark);
@@ -212,8 +213,15 @@ impl Consumer {
                 poll.end_of_partition.push(tp);
             }
             drop_at(st, i);
-            woke_fetchers = true;
         }
+        // The brokers whose data this poll took: their fetchers may send
+        // the next fetch now (see `State::awaiting_drain`).
+        touched.sort_unstable();
+        touched.dedup();
+        for b in &touched {
+            *st.drained.entry(*b).or_default() += 1;
+        }
+        let woke_fetchers = !touched.is_empty();
         for tp in std::mem::take(&mut st.eof) {
             if let Some(p) = st.partitions.get_mut(&tp) {
                 if !p.eof_reported && p.failed.is_none() {

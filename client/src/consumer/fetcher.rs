@@ -88,6 +88,13 @@ fn take_work(shared: &Shared, broker: i32, md: &ClusterMetadata) -> Work {
     if st.closed {
         return Work::Closed;
     }
+    if let Some(&at) = st.awaiting_drain.get(&broker) {
+        if st.drained.get(&broker).copied().unwrap_or(0) == at {
+            // `poll` wakes us when it takes this broker's records.
+            return Work::Wait(IDLE);
+        }
+        st.awaiting_drain.remove(&broker);
+    }
     let budget = usize::try_from(cfg.fetch_max_bytes).unwrap_or(usize::MAX);
     if st.buffered_bytes.get(&broker).copied().unwrap_or(0) >= budget {
         // `poll` wakes us when it hands data out.
@@ -364,6 +371,7 @@ fn file_answer(
     let read_committed = cfg.isolation_level == IsolationLevel::ReadCommitted;
     let mut need_refresh = false;
     let mut arrived = false;
+    let mut filed_records = false;
     let mut guard = shared.state();
     let st: &mut State = &mut guard;
     for (ti, t) in resp.responses.into_iter().enumerate() {
@@ -457,6 +465,7 @@ fn file_answer(
                     *st.buffered_bytes.entry(broker).or_default() += cf.bytes;
                     st.buffer.push_back(cf);
                     arrived = true;
+                    filed_records = true;
                 }
                 None => {
                     p.high_watermark = Some(pd.high_watermark);
@@ -478,6 +487,10 @@ fn file_answer(
                 }
             }
         }
+    }
+    if filed_records {
+        let drained = st.drained.get(&broker).copied().unwrap_or(0);
+        st.awaiting_drain.insert(broker, drained);
     }
     drop(guard);
     if arrived {

@@ -249,6 +249,14 @@ pub(crate) struct State {
     pub topic_names: HashMap<String, Arc<str>>,
     /// When each broker's fetch in flight was sent.
     pub fetch_started: HashMap<i32, Instant>,
+    /// How many polls took data of each broker.
+    pub drained: HashMap<i32, u64>,
+    /// Brokers whose last answer brought records, with `drained` then: the
+    /// next fetch waits until a poll has taken some (Java sends fetches
+    /// from `poll`, franz-go after the buffered fetch is taken). Fetching
+    /// again at once would leave out the partitions still buffered, and
+    /// their next records would wait for that fetch's whole long poll.
+    pub awaiting_drain: HashMap<i32, u64>,
     next_generation: u64,
     /// The consumer was closed or dropped: fetchers stop.
     pub closed: bool,
@@ -443,6 +451,11 @@ impl Consumer {
                 p.paused = true;
             }
         }
+        // Buffered data of paused partitions is not handed out: fetchers
+        // waiting for it to be taken must not wait for the resume.
+        st.awaiting_drain.clear();
+        drop(st);
+        self.shared.work.notify_waiters();
     }
 
     /// Fetch and hand out `partitions` again.
