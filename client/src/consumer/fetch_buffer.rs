@@ -121,6 +121,34 @@ pub(crate) fn compressed_bytes(data: &[u8]) -> usize {
     total
 }
 
+/// The offset after the last whole batch of `data` (a partition's record
+/// data), from the batch headers alone: where fetching goes on while this
+/// data waits for `poll`. `None` when no whole batch is there.
+pub(crate) fn next_fetch_offset(data: &[u8]) -> Option<i64> {
+    // base offset (8), batch length (4), leader epoch (4), magic (1),
+    // crc (4), attributes (2), last offset delta (4).
+    const LAST_OFFSET_DELTA: usize = 23;
+    let mut pos = 0usize;
+    let mut next = None;
+    while let (Some(base), Some(len), Some(delta)) = (
+        data.get(pos..pos + 8),
+        data.get(pos + 8..pos + 12),
+        data.get(pos + LAST_OFFSET_DELTA..pos + LAST_OFFSET_DELTA + 4),
+    ) {
+        let base = i64::from_be_bytes(base.try_into().ok()?);
+        let len = i32::from_be_bytes(len.try_into().ok()?);
+        let delta = i32::from_be_bytes(delta.try_into().ok()?);
+        let Ok(len) = usize::try_from(len) else { break };
+        let end = pos.saturating_add(12).saturating_add(len);
+        if end > data.len() || delta < 0 {
+            break; // a partial trailing batch, or garbage
+        }
+        next = Some(base.saturating_add(i64::from(delta)).saturating_add(1));
+        pos = end;
+    }
+    next
+}
+
 /// Decode every batch of `data` (for [`Batches::Decoded`]); call on a
 /// blocking thread.
 pub(crate) fn decode_all(
@@ -160,7 +188,7 @@ impl Consumer {
                 drop_at(st, i);
                 continue;
             };
-            if p.generation != st.buffer[i].generation {
+            if p.generation != st.buffer[i].generation || p.failed.is_some() {
                 drop_at(st, i);
                 continue;
             }
@@ -208,19 +236,18 @@ impl Consumer {
             } else {
                 cf.high_watermark
             };
-            if position >= end && !p.eof_reported && p.failed.is_none() {
+            let failed = p.failed.is_some();
+            if position >= end && !p.eof_reported && !failed {
                 p.eof_reported = true;
-                poll.end_of_partition.push(tp);
+                poll.end_of_partition.push(tp.clone());
             }
             drop_at(st, i);
+            if failed {
+                // Data read ahead past the bad batch goes too.
+                st.drop_buffered(&tp);
+            }
         }
-        // The brokers whose data this poll took: their fetchers may send
-        // the next fetch now (see `State::awaiting_drain`).
-        touched.sort_unstable();
-        touched.dedup();
-        for b in &touched {
-            *st.drained.entry(*b).or_default() += 1;
-        }
+        // Taking data frees room in the brokers' buffers.
         let woke_fetchers = !touched.is_empty();
         for tp in std::mem::take(&mut st.eof) {
             if let Some(p) = st.partitions.get_mut(&tp) {
@@ -246,8 +273,7 @@ fn drop_at(st: &mut State, i: usize) {
         }
         if let Some(p) = st.partitions.get_mut(&cf.tp) {
             if p.generation == cf.generation {
-                p.buffered = false;
-                p.in_flight = None;
+                p.hold = false;
             }
         }
     }
@@ -361,6 +387,18 @@ mod tests {
             AbortedTransactionFilter::default(),
             (100, -1, 0),
         )
+    }
+
+    #[test]
+    fn the_next_fetch_offset_comes_from_whole_batches() {
+        let mut data = BytesMut::new();
+        data.extend_from_slice(&batch(0, 5, Compression::None));
+        data.extend_from_slice(&batch(5, 10, Compression::Gzip));
+        assert_eq!(next_fetch_offset(&data), Some(15));
+        // A partial trailing batch does not count.
+        assert_eq!(next_fetch_offset(&data[..data.len() - 1]), Some(5));
+        assert_eq!(next_fetch_offset(&data[..20]), None);
+        assert_eq!(next_fetch_offset(&[0xff; 64]), None);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use skotch_protocol::record::{self, AbortedTransactionFilter, RecordBatch};
 use skotch_protocol::{DecodeError, Uuid};
 
 use super::fetch_buffer::{
-    compressed_bytes, decode_all, Batches, CompletedFetch, DECODE_OFF_WORKERS,
+    compressed_bytes, decode_all, next_fetch_offset, Batches, CompletedFetch, DECODE_OFF_WORKERS,
 };
 use super::fetch_session::{FetchPlan, FetchSession, PartitionFetch};
 use super::leader_epoch::{self, Validation};
@@ -88,13 +88,6 @@ fn take_work(shared: &Shared, broker: i32, md: &ClusterMetadata) -> Work {
     if st.closed {
         return Work::Closed;
     }
-    if let Some(&at) = st.awaiting_drain.get(&broker) {
-        if st.drained.get(&broker).copied().unwrap_or(0) == at {
-            // `poll` wakes us when it takes this broker's records.
-            return Work::Wait(IDLE);
-        }
-        st.awaiting_drain.remove(&broker);
-    }
     let budget = usize::try_from(cfg.fetch_max_bytes).unwrap_or(usize::MAX);
     if st.buffered_bytes.get(&broker).copied().unwrap_or(0) >= budget {
         // `poll` wakes us when it hands data out.
@@ -104,9 +97,12 @@ fn take_work(shared: &Shared, broker: i32, md: &ClusterMetadata) -> Work {
     let mut wait = IDLE;
     let mut validate = Vec::new();
     let mut wanted = BTreeMap::new();
+    let mut dropped = Vec::new();
     for (tp, p) in st.partitions.iter_mut() {
-        let Some(position) = p.position else { continue };
-        if p.paused || p.failed.is_some() || p.buffered || p.in_flight == Some(broker) {
+        let (Some(position), Some(fetch_position)) = (p.position, p.fetch_position) else {
+            continue;
+        };
+        if p.paused || p.failed.is_some() || p.hold || p.in_flight == Some(broker) {
             continue;
         }
         let Some(info) = md
@@ -140,6 +136,12 @@ fn take_work(shared: &Shared, broker: i32, md: &ClusterMetadata) -> Work {
         let epoch = info.leader_epoch;
         if p.offset_epoch.is_some() && p.fetch_epoch >= 0 && epoch > p.fetch_epoch {
             p.needs_validation = true;
+            // Read-ahead data came from the old leader: drop it (below) and
+            // check the position handed out so far instead.
+            if fetch_position != position {
+                dropped.push(tp.clone());
+                continue;
+            }
         }
         if p.needs_validation {
             if let Some(offset_epoch) = p.offset_epoch {
@@ -154,7 +156,7 @@ fn take_work(shared: &Shared, broker: i32, md: &ClusterMetadata) -> Work {
             tp.clone(),
             (
                 PartitionFetch {
-                    fetch_offset: position,
+                    fetch_offset: fetch_position,
                     current_leader_epoch: epoch,
                     max_bytes: cfg.max_partition_fetch_bytes,
                 },
@@ -162,9 +164,22 @@ fn take_work(shared: &Shared, broker: i32, md: &ClusterMetadata) -> Work {
             ),
         );
     }
+    for tp in &dropped {
+        let g = st.next_generation();
+        if let Some(p) = st.partitions.get_mut(tp) {
+            p.fetch_position = p.position;
+            p.generation = g;
+            p.in_flight = None;
+            p.hold = false;
+        }
+        st.drop_buffered(tp);
+    }
     if !validate.is_empty() {
         // Validate first; the other partitions are fetched right after.
         return Work::Validate(validate);
+    }
+    if !dropped.is_empty() && wanted.is_empty() {
+        return Work::Wait(Duration::ZERO);
     }
     if wanted.is_empty() {
         return Work::Wait(wait);
@@ -260,7 +275,7 @@ async fn fetch(
 
 /// Batches decoded ahead, by (topic index, partition index) in the answer:
 /// the data's size and its batches.
-type Decoded = HashMap<(usize, usize), (usize, Vec<Result<RecordBatch, DecodeError>>)>;
+type Decoded = HashMap<(usize, usize), (usize, Option<i64>, Vec<Result<RecordBatch, DecodeError>>)>;
 
 /// Decode, on a blocking thread, the partitions of `resp` whose data is
 /// mostly large compressed batches (their records are taken out of
@@ -291,7 +306,10 @@ async fn decode_heavy(shared: &Shared, resp: &mut FetchResponse) -> Result<Decod
     let max = max_decompressed(&shared.config);
     tokio::task::spawn_blocking(move || {
         jobs.into_iter()
-            .map(|(k, data)| (k, (data.len(), decode_all(data, check_crcs, max))))
+            .map(|(k, data)| {
+                let next = next_fetch_offset(&data);
+                (k, (data.len(), next, decode_all(data, check_crcs, max)))
+            })
             .collect()
     })
     .await
@@ -371,7 +389,6 @@ fn file_answer(
     let read_committed = cfg.isolation_level == IsolationLevel::ReadCommitted;
     let mut need_refresh = false;
     let mut arrived = false;
-    let mut filed_records = false;
     let mut guard = shared.state();
     let st: &mut State = &mut guard;
     for (ti, t) in resp.responses.into_iter().enumerate() {
@@ -438,18 +455,31 @@ fn file_answer(
                 pd.log_start_offset,
             );
             let batches = match (decoded.remove(&(ti, pi)), pd.records) {
-                (Some((bytes, batches)), _) => Some((bytes, Batches::Decoded(batches.into_iter()))),
+                (Some((bytes, next, batches)), _) => {
+                    Some((next, (bytes, Batches::Decoded(batches.into_iter()))))
+                }
                 (None, Some(data)) if !data.is_empty() => Some((
-                    data.len(),
-                    Batches::Lazy(
-                        record::decode_batches(data, cfg.check_crcs)
-                            .max_decompressed_size(max_decompressed),
+                    next_fetch_offset(&data),
+                    (
+                        data.len(),
+                        Batches::Lazy(
+                            record::decode_batches(data, cfg.check_crcs)
+                                .max_decompressed_size(max_decompressed),
+                        ),
                     ),
                 )),
                 _ => None,
             };
             match batches {
-                Some(batches) => {
+                Some((next, batches)) => {
+                    // Fetch on from the end of this data while it waits
+                    // for poll; without a whole batch in it, wait for poll.
+                    match next {
+                        Some(n) if p.fetch_position.is_some_and(|f| n > f) => {
+                            p.fetch_position = Some(n);
+                        }
+                        _ => p.hold = true,
+                    }
                     let aborted =
                         aborted_filter(&pd_aborted(&pd.aborted_transactions), read_committed);
                     let cf = CompletedFetch::new(
@@ -461,11 +491,9 @@ fn file_answer(
                         aborted,
                         marks,
                     );
-                    p.buffered = true;
                     *st.buffered_bytes.entry(broker).or_default() += cf.bytes;
                     st.buffer.push_back(cf);
                     arrived = true;
-                    filed_records = true;
                 }
                 None => {
                     p.high_watermark = Some(pd.high_watermark);
@@ -487,10 +515,6 @@ fn file_answer(
                 }
             }
         }
-    }
-    if filed_records {
-        let drained = st.drained.get(&broker).copied().unwrap_or(0);
-        st.awaiting_drain.insert(broker, drained);
     }
     drop(guard);
     if arrived {
@@ -574,7 +598,7 @@ fn release(shared: &Shared, broker: i32, parts: &BTreeMap<TopicPartition, (Parti
     let mut st = shared.state();
     for (tp, (_, generation)) in parts {
         if let Some(p) = st.partitions.get_mut(tp) {
-            if p.generation == *generation && p.in_flight == Some(broker) && !p.buffered {
+            if p.generation == *generation && p.in_flight == Some(broker) {
                 p.in_flight = None;
             }
         }

@@ -11,9 +11,12 @@
 //! partition's end once its position reaches the high watermark (the last
 //! stable offset under read_committed), like librdkafka's partition EOF.
 //!
-//! A partition with buffered data is not fetched again until `poll` has
-//! handed that data out (Java's rule), which bounds the buffer: at most
-//! about `fetch.max.bytes` per broker.
+//! Fetchers read ahead: a partition with data waiting for `poll` is
+//! fetched on from the end of that data, so every fetch names every
+//! fetchable partition and new records never wait behind a long poll that
+//! left their partition out. A broker's fetcher sends nothing while more
+//! than `fetch.max.bytes` of its data waits, which bounds the buffer to
+//! about twice that per broker.
 
 mod fetch_buffer;
 pub mod fetch_session;
@@ -161,6 +164,13 @@ impl Default for ConsumerConfig {
 pub(crate) struct PartitionState {
     /// Next offset to hand out; `None` until the start offset is resolved.
     pub position: Option<i64>,
+    /// Next offset to fetch: past the records already buffered (read
+    /// ahead), so a partition with data waiting for `poll` is fetched on
+    /// without a gap; equal to `position` when nothing is buffered.
+    pub fetch_position: Option<i64>,
+    /// Buffered data ended without a whole batch past `fetch_position`:
+    /// not fetched again until `poll` has taken that data.
+    pub hold: bool,
     /// Where to start (or restart) when `position` is `None`.
     pub start: Offset,
     /// Leader epoch of the batch the last handed-out record came from
@@ -179,10 +189,8 @@ pub(crate) struct PartitionState {
     pub eof_reported: bool,
     /// Paused by the application: not fetched, buffered data kept.
     pub paused: bool,
-    /// A fetch for it is in flight at this broker, or (`Some` with data
-    /// buffered) its data waits for `poll`: it is not fetched again.
+    /// A fetch for it is in flight at this broker.
     pub in_flight: Option<i32>,
-    pub buffered: bool,
     /// Bumped whenever the position is set from outside the fetch path
     /// (assign, seek, reset): fetched data of an older generation is
     /// dropped.
@@ -201,6 +209,8 @@ impl PartitionState {
     fn new(start: Offset, generation: u64) -> Self {
         Self {
             position: None,
+            fetch_position: None,
+            hold: false,
             start,
             offset_epoch: None,
             fetch_epoch: -1,
@@ -211,7 +221,6 @@ impl PartitionState {
             eof_reported: false,
             paused: false,
             in_flight: None,
-            buffered: false,
             generation,
             failed: None,
             retry_at: None,
@@ -223,12 +232,13 @@ impl PartitionState {
     /// was fetched for the old one.
     pub(crate) fn reposition(&mut self, position: Option<i64>, start: Offset, generation: u64) {
         self.position = position;
+        self.fetch_position = position;
+        self.hold = false;
         self.start = start;
         self.offset_epoch = None;
         self.needs_validation = false;
         self.eof_reported = false;
         self.in_flight = None;
-        self.buffered = false;
         self.generation = generation;
         self.failed = None;
         self.retry_at = None;
@@ -249,14 +259,6 @@ pub(crate) struct State {
     pub topic_names: HashMap<String, Arc<str>>,
     /// When each broker's fetch in flight was sent.
     pub fetch_started: HashMap<i32, Instant>,
-    /// How many polls took data of each broker.
-    pub drained: HashMap<i32, u64>,
-    /// Brokers whose last answer brought records, with `drained` then: the
-    /// next fetch waits until a poll has taken some (Java sends fetches
-    /// from `poll`, franz-go after the buffered fetch is taken). Fetching
-    /// again at once would leave out the partitions still buffered, and
-    /// their next records would wait for that fetch's whole long poll.
-    pub awaiting_drain: HashMap<i32, u64>,
     next_generation: u64,
     /// The consumer was closed or dropped: fetchers stop.
     pub closed: bool,
@@ -269,7 +271,7 @@ impl State {
     }
 
     /// Drop buffered data of `tp` (unassigned or moved).
-    fn drop_buffered(&mut self, tp: &TopicPartition) {
+    pub(crate) fn drop_buffered(&mut self, tp: &TopicPartition) {
         let bytes = &mut self.buffered_bytes;
         self.buffer.retain(|cf| {
             if cf.tp == *tp {
@@ -402,6 +404,7 @@ impl Consumer {
         };
         let mut p = PartitionState::new(start, generation);
         p.position = position;
+        p.fetch_position = position;
         st.partitions.insert(tp, p);
         drop(st);
         self.shared.work.notify_waiters();
@@ -413,6 +416,8 @@ impl Consumer {
         st.partitions.remove(tp);
         st.drop_buffered(tp);
         st.eof.retain(|t| t != tp);
+        drop(st);
+        self.shared.work.notify_waiters();
     }
 
     /// The assigned partitions.
@@ -451,11 +456,6 @@ impl Consumer {
                 p.paused = true;
             }
         }
-        // Buffered data of paused partitions is not handed out: fetchers
-        // waiting for it to be taken must not wait for the resume.
-        st.awaiting_drain.clear();
-        drop(st);
-        self.shared.work.notify_waiters();
     }
 
     /// Fetch and hand out `partitions` again.

@@ -118,6 +118,7 @@ impl Consumer {
                 // Sought again while we asked: the newer start wins.
                 if p.generation == generation && p.position.is_none() {
                     p.position = off;
+                    p.fetch_position = off;
                 }
             }
         }
