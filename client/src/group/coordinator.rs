@@ -127,7 +127,10 @@ impl Shared {
             Error::Broker { code, .. } => {
                 *code == ErrorCode::NOT_COORDINATOR || *code == ErrorCode::COORDINATOR_NOT_AVAILABLE
             }
-            e => e.is_connection(),
+            // A request the coordinator left unanswered until its timeout:
+            // it may be frozen or gone; ask again (Java marks the
+            // coordinator unknown on a timeout too).
+            e => e.is_connection() || e.is_timeout(),
         };
         if moved {
             self.coordinator_lost();
@@ -156,10 +159,36 @@ impl Shared {
         if offsets.is_empty() {
             return Ok(());
         }
+        // A retry must not commit under a newer classic generation than the
+        // one the offsets were owned in: after a rebalance the partitions
+        // may belong to another member, and the broker would accept the
+        // old offsets from us, moving the group's commit backwards. With
+        // the generation pinned, the broker refuses the stale commit
+        // (ILLEGAL_GENERATION). A KIP-848 member epoch also moves while
+        // partitions stay owned, so that one is read afresh; ownership is
+        // checked again before every attempt either way.
+        let pinned = {
+            let st = self.state();
+            match &st.member {
+                Member::Classic(_) => Some(st.member.commit_identity()),
+                Member::Consumer(_) => None,
+            }
+        };
         let timeout = self.client.config().request_timeout;
         self.client
             .retry(timeout, || async {
-                let r = self.commit_once(&offsets).await;
+                let owned: Vec<(TopicPartition, i64)> = {
+                    let tracker = self.tracker();
+                    offsets
+                        .iter()
+                        .filter(|(tp, _)| tracker.is_tracked(tp))
+                        .cloned()
+                        .collect()
+                };
+                if owned.is_empty() {
+                    return Ok(());
+                }
+                let r = self.commit_once(&owned, pinned.clone()).await;
                 if let Err(e) = &r {
                     self.note_error(e);
                 }
@@ -168,8 +197,13 @@ impl Shared {
             .await
     }
 
-    async fn commit_once(&self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
-        let (generation, member_id, instance) = self.state().member.commit_identity();
+    async fn commit_once(
+        &self,
+        offsets: &[(TopicPartition, i64)],
+        pinned: Option<(i32, String, Option<String>)>,
+    ) -> Result<()> {
+        let (generation, member_id, instance) =
+            pinned.unwrap_or_else(|| self.state().member.commit_identity());
         if generation < 0 || (generation == 0 && matches!(self.state().member, Member::Consumer(_)))
         {
             // The member left or was fenced (max.poll.interval.ms, a lost

@@ -8,6 +8,7 @@
 //! leaves the group so the partitions move to members that make progress;
 //! the next poll reports them lost and rejoins.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,11 +56,11 @@ async fn run(shared: Arc<Shared>) {
             }
             Action::Classic(generation, req) => {
                 last_sent = Some(Instant::now());
-                classic_heartbeat(&shared, generation, req).await
+                watch_coordinator(&shared, classic_heartbeat(&shared, generation, req)).await
             }
             Action::Consumer(epoch, req) => {
                 last_sent = Some(Instant::now());
-                consumer_heartbeat(&shared, epoch, req).await
+                watch_coordinator(&shared, consumer_heartbeat(&shared, epoch, req)).await
             }
             Action::LeaveClassic(req) => {
                 tracing::warn!(group = %shared.group_id,
@@ -100,6 +101,62 @@ async fn run(shared: Arc<Shared>) {
                     _ = tokio::time::sleep(wait) => {}
                 }
             }
+        }
+    }
+}
+
+/// A heartbeat unanswered this long makes the task ask other brokers where
+/// the coordinator is (heartbeats are answered in milliseconds).
+const STALL: Duration = Duration::from_secs(2);
+
+/// Run `heartbeat`; while it is unanswered, every [`STALL`] ask other
+/// brokers for the group's coordinator. When the group moved (the
+/// coordinator's broker froze or died and another broker took over the
+/// group's `__consumer_offsets` partition), switch to the new coordinator
+/// and close the connections to the old one: its unanswered heartbeat and
+/// commits fail at once and are retried there, well within the session
+/// timeout, instead of waiting `request.timeout.ms` (30 s) while the new
+/// coordinator expires the member. Java waits out the request timeout; its
+/// classic members survive this only because they heartbeat on, see
+/// tests/failover_consume.rs.
+async fn watch_coordinator(
+    shared: &Shared,
+    heartbeat: impl Future<Output = Result<()>>,
+) -> Result<()> {
+    tokio::pin!(heartbeat);
+    loop {
+        tokio::select! {
+            r = &mut heartbeat => return r,
+            _ = tokio::time::sleep(STALL) => probe_coordinator(shared).await,
+        }
+    }
+}
+
+async fn probe_coordinator(shared: &Shared) {
+    let Some(node) = shared.state().coordinator else {
+        return;
+    };
+    // FindCoordinator goes to other brokers first.
+    shared.client.suspect(node);
+    match shared.client.find_coordinator(&shared.group_id).await {
+        Ok(found) if found != node => {
+            tracing::warn!(group = %shared.group_id, old = node, new = found,
+                "the coordinator left a heartbeat unanswered and the group moved; switching");
+            {
+                let mut st = shared.state();
+                if st.coordinator == Some(node) {
+                    st.coordinator = Some(found);
+                }
+            }
+            for kind in [ConnKind::Heartbeat, ConnKind::Group, ConnKind::Rebalance] {
+                shared.client.close_connection(node, kind);
+            }
+        }
+        Ok(_) => {
+            tracing::debug!(group = %shared.group_id, node, "heartbeat slow; the coordinator has not moved");
+        }
+        Err(e) => {
+            tracing::debug!(group = %shared.group_id, error = %e, "looking for the coordinator failed");
         }
     }
 }
