@@ -116,9 +116,10 @@ const STALL: Duration = Duration::from_secs(2);
 /// and close the connections to the old one: its unanswered heartbeat and
 /// commits fail at once and are retried there, well within the session
 /// timeout, instead of waiting `request.timeout.ms` (30 s) while the new
-/// coordinator expires the member. Java waits out the request timeout; its
-/// classic members survive this only because they heartbeat on, see
-/// tests/failover_consume.rs.
+/// coordinator expires the member. (Java 4.3's classic members give up on
+/// a coordinator after a session timeout without an answer; its KIP-848
+/// members wait out the request timeout and lose their partitions; see
+/// tests/failover_consume.rs.)
 async fn watch_coordinator(
     shared: &Shared,
     heartbeat: impl Future<Output = Result<()>>,
