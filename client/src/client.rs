@@ -69,6 +69,10 @@ struct Inner {
 /// [`Client::suspect`].
 const SUSPECT_FOR: Duration = Duration::from_secs(10);
 
+/// A Metadata request unanswered this long is sent to another broker too
+/// (brokers answer it in milliseconds).
+const METADATA_HEDGE: Duration = Duration::from_secs(1);
+
 /// A handle to a Kafka cluster; cheap to clone, safe to share.
 #[derive(Clone)]
 pub struct Client {
@@ -222,10 +226,21 @@ impl Client {
     /// A connection to some live broker: a known one if possible, else a
     /// bootstrap server.
     pub async fn any_connection(&self) -> Result<Arc<Connection>> {
+        Ok(self.any_connection_except(None).await?.1)
+    }
+
+    /// [`any_connection`](Self::any_connection) with the broker's id (a
+    /// negative one for a bootstrap server), avoiding `skip`.
+    async fn any_connection_except(&self, skip: Option<i32>) -> Result<(i32, Arc<Connection>)> {
         let md = self.metadata();
         let mut last = None;
         // Prefer brokers we are already connected to.
-        let mut ids: Vec<i32> = md.brokers.keys().copied().collect();
+        let mut ids: Vec<i32> = md
+            .brokers
+            .keys()
+            .copied()
+            .filter(|id| Some(*id) != skip)
+            .collect();
         {
             let conns = lock(&self.inner.conns);
             let live = |id: &i32| {
@@ -241,17 +256,62 @@ impl Client {
         }
         for id in ids {
             match self.connection(id, ConnKind::General).await {
-                Ok(c) => return Ok(c),
+                Ok(c) => return Ok((id, c)),
                 Err(e) => last = Some(e),
             }
         }
         for i in 0..self.inner.config.bootstrap_servers.len() {
-            match self.connection(bootstrap_id(i), ConnKind::General).await {
-                Ok(c) => return Ok(c),
+            let id = bootstrap_id(i);
+            if Some(id) == skip {
+                continue;
+            }
+            match self.connection(id, ConnKind::General).await {
+                Ok(c) => return Ok((id, c)),
                 Err(e) => last = Some(e),
             }
         }
         Err(last.unwrap_or_else(|| Error::NoBootstrap("no broker known".into())))
+    }
+
+    /// One Metadata request (see [`refresh_with`](Self::refresh_with)),
+    /// hedged: a broker that has not answered within [`METADATA_HEDGE`]
+    /// (frozen, or stalled in a GC pause) is suspected and another broker
+    /// is asked too; the first answer wins. Without this a refresh sent to
+    /// a frozen broker held every refresh of the client (they are
+    /// serialised) for `request.timeout.ms`.
+    async fn refresh_hedged(
+        &self,
+        all: bool,
+        create: Option<&[String]>,
+    ) -> Result<Arc<ClusterMetadata>> {
+        let (id, conn) = self.any_connection_except(None).await?;
+        let first = self.refresh_with(&conn, all, create);
+        tokio::pin!(first);
+        tokio::select! {
+            r = &mut first => return r,
+            _ = tokio::time::sleep(METADATA_HEDGE) => {}
+        }
+        self.suspect(id);
+        let Ok((other, conn2)) = self.any_connection_except(Some(id)).await else {
+            return first.await;
+        };
+        tracing::debug!(
+            broker = id,
+            other,
+            "metadata request unanswered; asking another broker too"
+        );
+        let second = self.refresh_with(&conn2, all, create);
+        tokio::pin!(second);
+        tokio::select! {
+            r = &mut first => match r {
+                Ok(v) => Ok(v),
+                Err(_) => second.await,
+            },
+            r = &mut second => match r {
+                Ok(v) => Ok(v),
+                Err(_) => first.await,
+            },
+        }
     }
 
     /// Send `req` to broker `broker` over its `kind` connection.
@@ -337,19 +397,17 @@ impl Client {
                 return Ok(g.0.clone());
             }
         }
-        let conn = self.any_connection().await?;
         // Creation is asked for the caller's topics only: the other topics
         // this client tracks (someone's typo among them) must not be
         // created because a producer looked up its own.
         let only = allow_auto_create.then_some(topics);
-        self.refresh_with(&conn, false, only).await
+        self.refresh_hedged(false, only).await
     }
 
     /// Metadata describing every topic in the cluster.
     pub async fn fetch_all_topics(&self) -> Result<Arc<ClusterMetadata>> {
         let _g = self.inner.refresh.lock().await;
-        let conn = self.any_connection().await?;
-        self.refresh_with(&conn, true, None).await
+        self.refresh_hedged(true, None).await
     }
 
     /// One Metadata request: every topic (`all`), the topics this client

@@ -11,7 +11,10 @@ import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.clients.admin.DescribeTopicsOptions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.ElectionType;
 import org.apache.kafka.common.Node;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.ElectionNotNeededException;
 import org.apache.kafka.common.TopicPartitionInfo;
 
 /**
@@ -32,6 +35,10 @@ import org.apache.kafka.common.TopicPartitionInfo;
  *   ClusterTool create &lt;bootstrap&gt; &lt;topic&gt; &lt;partitions&gt; [&lt;replication-factor&gt;]
  *       creates the topic (replication factor: the broker's default unless given);
  *       an existing topic is an error
+ *   ClusterTool elect-unclean &lt;bootstrap&gt; &lt;topic&gt; &lt;partition&gt;
+ *       an unclean leader election (Admin.electLeaders UNCLEAN): a live replica
+ *       outside the ISR becomes leader, records only the old leader had are lost;
+ *       a partition that has a leader already is left alone
  *   ClusterTool ready &lt;bootstrap&gt; &lt;nodes&gt;
  *       exit 0 when the cluster reports at least that many live (unfenced)
  *       brokers and an active controller, else prints what it saw, exit 1
@@ -93,6 +100,13 @@ public final class ClusterTool {
                         args.length == 5 ? Optional.of(Short.parseShort(args[4])) : Optional.empty());
                     code = 0;
                     break;
+                case "elect-unclean":
+                    if (args.length != 4) {
+                        usage();
+                    }
+                    electUnclean(admin, args[2], Integer.parseInt(args[3]));
+                    code = 0;
+                    break;
                 case "ready":
                     if (args.length != 3) {
                         usage();
@@ -116,6 +130,23 @@ public final class ClusterTool {
             .allTopicNames()
             .get(API_TIMEOUT_MS + 1000L, TimeUnit.MILLISECONDS);
         return all.get(topic);
+    }
+
+    private static void electUnclean(Admin admin, String topic, int partition) throws Exception {
+        TopicPartition tp = new TopicPartition(topic, partition);
+        try {
+            admin.electLeaders(ElectionType.UNCLEAN, java.util.Set.of(tp))
+                .partitions()
+                .get(API_TIMEOUT_MS + 1000L, TimeUnit.MILLISECONDS)
+                .get(tp)
+                .ifPresent(e -> {
+                    if (!(e instanceof ElectionNotNeededException)) {
+                        throw new RuntimeException(e);
+                    }
+                });
+        } catch (RuntimeException e) {
+            throw new ExecutionException(e.getCause() != null ? e.getCause() : e);
+        }
     }
 
     private static int leader(Admin admin, String topic, int partition) throws Exception {
@@ -188,6 +219,7 @@ public final class ClusterTool {
             + "       ClusterTool wait-leader <bootstrap> <topic> <partition> <not-node> <timeout-ms>\n"
             + "       ClusterTool describe <bootstrap> <topic>\n"
             + "       ClusterTool create <bootstrap> <topic> <partitions> [<replication-factor>]\n"
+            + "       ClusterTool elect-unclean <bootstrap> <topic> <partition>\n"
             + "       ClusterTool ready <bootstrap> <nodes>");
         System.exit(2);
     }

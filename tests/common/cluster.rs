@@ -219,6 +219,13 @@ pub fn leader(topic: &str, partition: i32) -> i32 {
     try_leader(topic, partition).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// An unclean leader election for `topic`-`partition` (Java Admin
+/// `electLeaders(UNCLEAN)`): a live replica outside the ISR becomes the
+/// leader; records only the old leader had are gone.
+pub fn elect_unclean(topic: &str, partition: i32) {
+    script(&["elect-unclean", topic, &partition.to_string()], QUERY);
+}
+
 /// True when all three nodes run, none paused, and each accepts
 /// connections (`scripts/cluster status`).
 pub fn all_running() -> bool {
