@@ -178,7 +178,8 @@ impl Consumer {
         let max = self.shared.config.max_poll_records.max(1);
         let read_committed = self.shared.config.isolation_level == IsolationLevel::ReadCommitted;
         let mut poll = Poll::default();
-        let mut touched: Vec<i32> = Vec::new();
+        // Taking data frees room in the brokers' buffers: wake the fetchers.
+        let mut woke_fetchers = false;
         let mut guard = self.shared.state();
         let st: &mut State = &mut guard;
         let mut i = 0;
@@ -202,7 +203,7 @@ impl Consumer {
                 drop_at(st, i);
                 continue;
             };
-            touched.push(cf.broker);
+            woke_fetchers = true;
             let outcome = drain_one(cf, &mut position, &mut p.offset_epoch, max, &mut poll);
             p.position = Some(position);
             p.high_watermark = Some(cf.high_watermark);
@@ -247,8 +248,6 @@ impl Consumer {
                 st.drop_buffered(&tp);
             }
         }
-        // Taking data frees room in the brokers' buffers.
-        let woke_fetchers = !touched.is_empty();
         for tp in std::mem::take(&mut st.eof) {
             if let Some(p) = st.partitions.get_mut(&tp) {
                 if !p.eof_reported && p.failed.is_none() {
