@@ -226,6 +226,12 @@ pub fn elect_unclean(topic: &str, partition: i32) {
     script(&["elect-unclean", topic, &partition.to_string()], QUERY);
 }
 
+/// [`elect_unclean`] that returns the failure (e.g. no live replica is
+/// unfenced yet) instead of panicking.
+pub fn try_elect_unclean(topic: &str, partition: i32) -> Result<(), String> {
+    try_script(&["elect-unclean", topic, &partition.to_string()], QUERY).map(drop)
+}
+
 /// True when all three nodes run, none paused, and each accepts
 /// connections (`scripts/cluster status`).
 pub fn all_running() -> bool {

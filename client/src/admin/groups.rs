@@ -428,6 +428,7 @@ impl Admin {
             .await?;
         let context = || format!("fetch the committed offsets of group {group:?}");
         let entries = offset_fetch::entries(resp, version, group)?;
+        tracing::debug!(group, coordinator, "fetched the group's committed offsets");
         let ids: BTreeSet<Uuid> = entries
             .iter()
             .filter_map(|e| match &e.topic {

@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use skotch_protocol::messages::create_partitions_request::CreatePartitionsTopic;
-use skotch_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use skotch_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
 use skotch_protocol::messages::delete_topics_request::DeleteTopicState;
 use skotch_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
@@ -35,6 +37,11 @@ pub struct NewTopic {
     pub replication_factor: i16,
     /// Topic configs, e.g. `("cleanup.policy", "compact")`.
     pub configs: Vec<(String, String)>,
+    /// Explicit replica placement: for partition `i`, the node ids of its
+    /// replicas, preferred leader first. When set, `partitions` and
+    /// `replication_factor` are sent as -1, as CreateTopics requires
+    /// (Java's `NewTopic(String, Map<Integer, List<Integer>>)`).
+    pub replica_assignment: Option<Vec<Vec<i32>>>,
 }
 
 impl NewTopic {
@@ -45,6 +52,20 @@ impl NewTopic {
             partitions,
             replication_factor,
             configs: Vec::new(),
+            replica_assignment: None,
+        }
+    }
+
+    /// A topic whose partition `i` has the replicas `assignment[i]` (node
+    /// ids, preferred leader first); the partition count and replication
+    /// factor follow from it.
+    pub fn with_replica_assignment(name: impl Into<String>, assignment: Vec<Vec<i32>>) -> Self {
+        Self {
+            name: name.into(),
+            partitions: -1,
+            replication_factor: -1,
+            configs: Vec::new(),
+            replica_assignment: Some(assignment),
         }
     }
 
@@ -98,7 +119,16 @@ impl Admin {
                             value: Some(v.clone()),
                         })
                         .collect(),
-                    ..Default::default()
+                    assignments: t
+                        .replica_assignment
+                        .iter()
+                        .flatten()
+                        .zip(0..)
+                        .map(|(brokers, partition)| CreatableReplicaAssignment {
+                            partition_index: partition,
+                            broker_ids: brokers.clone(),
+                        })
+                        .collect(),
                 })
                 .collect(),
             timeout_ms: i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX),

@@ -256,9 +256,15 @@ impl Shared {
         let version = conn
             .version::<OffsetCommitRequest>()?
             .min(MAX_OFFSET_API_VERSION);
+        tracing::debug!(group = %self.group_id, node, generation, offsets = ?offsets,
+            "committing offsets");
         let resp = conn
             .send_version(&req, version, self.client.config().request_timeout)
-            .await?;
+            .await
+            .inspect_err(|e| {
+                tracing::debug!(group = %self.group_id, node, generation, error = %e,
+                    "offset commit failed");
+            })?;
         let mut first_err = None;
         for t in resp.topics {
             for p in t.partitions {
@@ -288,7 +294,10 @@ impl Shared {
             }
         }
         match first_err {
-            None => Ok(()),
+            None => {
+                tracing::debug!(group = %self.group_id, node, generation, "offsets committed");
+                Ok(())
+            }
             Some(e) => Err(e),
         }
     }
