@@ -254,39 +254,6 @@ fn kills_done(events: &[String]) -> usize {
         .count()
 }
 
-/// When a [`Chaos`] driver paused a node (time since the driver started)
-/// and which, from its event `"<seconds>s pause node N (...)"`.
-fn paused(events: &[String]) -> Option<(Duration, i32)> {
-    events.iter().find_map(|e| {
-        let (secs, what) = e.trim_start().split_once("s ")?;
-        let node = what.strip_prefix("pause node ")?.split(' ').next()?;
-        Some((
-            Duration::from_secs_f64(secs.parse().ok()?),
-            node.parse().ok()?,
-        ))
-    })
-}
-
-/// The longest wait between deliveries within `window`, counting from its
-/// start to the first one and from the last one to its end (the whole
-/// window when there was none), and how many fell inside.
-fn longest_gap(
-    times: impl IntoIterator<Item = Duration>,
-    window: (Duration, Duration),
-) -> (Duration, usize) {
-    let mut inside = 0;
-    let mut prev = window.0;
-    let mut gap = Duration::ZERO;
-    for t in times {
-        if t >= window.0 && t <= window.1 {
-            inside += 1;
-            gap = gap.max(t.saturating_sub(prev));
-            prev = prev.max(t);
-        }
-    }
-    (gap.max(window.1.saturating_sub(prev)), inside)
-}
-
 /// The longest wait of each partition in `watched` during `window`;
 /// prints one line per partition; returns the worst.
 fn gaps(
@@ -298,7 +265,7 @@ fn gaps(
     let mut worst = Duration::ZERO;
     for p in watched {
         let t = times.get(p).map(Vec::as_slice).unwrap_or_default();
-        let (gap, inside) = longest_gap(t.iter().copied(), window);
+        let (gap, inside) = cluster::longest_gap(t.iter().copied(), window);
         eprintln!(
             "{name}: partition {p}: longest gap during the freeze {} ({inside} deliveries in it)",
             secs(gap)
@@ -367,7 +334,7 @@ fn commit_advances(samples: &[(Duration, BTreeMap<i32, i64>)]) -> Vec<Duration> 
 /// after the window began.
 fn commit_stall(name: &str, log: &Arc<Mutex<GroupLog>>, window: (Duration, Duration)) -> Duration {
     let advances = commit_advances(&lock(log).samples);
-    let (gap, inside) = longest_gap(advances.iter().copied(), window);
+    let (gap, inside) = cluster::longest_gap(advances.iter().copied(), window);
     let first = advances
         .iter()
         .find(|t| **t > window.0)
@@ -1864,7 +1831,7 @@ fn frozen_partition_leader() {
         eprintln!("{name}: end offsets {end:?}");
         *lock(&target) = Some(end.clone());
 
-        let (at, frozen) = paused(&events).expect("a node was paused");
+        let (at, frozen) = cluster::pause_event(&events).expect("a node was paused");
         let shift = chaos_origin.duration_since(origin);
         let window = (shift + at, shift + at + paused_for);
         let leaders = lock(&leaders_then).clone();
@@ -2070,7 +2037,7 @@ fn frozen_coordinator(name: &str, java: usize) {
         let end = end_offsets(&topic).await;
         eprintln!("{name}: end offsets {end:?}");
 
-        let (at, frozen) = paused(&events).expect("a node was paused");
+        let (at, frozen) = cluster::pause_event(&events).expect("a node was paused");
         let shift = chaos_origin.duration_since(origin);
         let window = (shift + at, shift + at + paused_for);
         let leaders = lock(&leaders_then).clone();

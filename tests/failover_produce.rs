@@ -416,13 +416,13 @@ fn frozen_leader_while_producing() {
         // The longest wait between acknowledgements of a partition led by
         // another broker while the node was frozen (from the chaos log:
         // finding the leader takes a moment after `pause_at`).
-        let (paused_at, _) = paused(&events).expect("the node was paused");
+        let (paused_at, _) = cluster::pause_event(&events).expect("the node was paused");
         let window = (start + paused_at, start + paused_at + paused_for);
         let acks = acks.lock().unwrap().clone();
         let mut worst = Duration::ZERO;
         for p in &others {
             let times = acks.get(p).map(Vec::as_slice).unwrap_or_default();
-            let (gap, inside) = longest_gap(
+            let (gap, inside) = cluster::longest_gap(
                 times.iter().map(|t| t.duration_since(start)),
                 (paused_at, paused_at + paused_for),
             );
@@ -456,40 +456,6 @@ fn frozen_leader_while_producing() {
             "partitions led by other brokers stalled for {worst:?}"
         );
     });
-}
-
-/// When a [`Chaos`] driver paused a node (time since the driver started)
-/// and which, from its event `"<seconds>s pause node N (...)"`.
-fn paused(events: &[String]) -> Option<(Duration, i32)> {
-    events.iter().find_map(|e| {
-        let (secs, what) = e.trim_start().split_once("s ")?;
-        let node = what.strip_prefix("pause node ")?.split(' ').next()?;
-        Some((
-            Duration::from_secs_f64(secs.parse().ok()?),
-            node.parse().ok()?,
-        ))
-    })
-}
-
-/// The longest wait between acknowledgements within `window`, counting
-/// from its start to the first one and from the last one to its end (the
-/// whole window when there was none), and how many fell inside. `times`
-/// and `window` count from the same origin.
-fn longest_gap(
-    times: impl IntoIterator<Item = Duration>,
-    window: (Duration, Duration),
-) -> (Duration, usize) {
-    let mut inside = 0;
-    let mut prev = window.0;
-    let mut gap = Duration::ZERO;
-    for t in times {
-        if t >= window.0 && t <= window.1 {
-            inside += 1;
-            gap = gap.max(t.saturating_sub(prev));
-            prev = prev.max(t);
-        }
-    }
-    (gap.max(window.1.saturating_sub(prev)), inside)
 }
 
 /// The longest gap each frozen-leader test saw on partitions led by the
@@ -657,7 +623,7 @@ fn frozen_leader_java_for_comparison() {
             Some((p, times))
         })
         .collect();
-    let (paused_at, frozen) = paused(&events).expect("the node was paused");
+    let (paused_at, frozen) = cluster::pause_event(&events).expect("the node was paused");
     let window = (paused_at, paused_at + paused_for);
     let mut worst = Duration::ZERO;
     let mut watched = 0;
@@ -674,7 +640,7 @@ fn frozen_leader_java_for_comparison() {
             );
             continue;
         }
-        let (gap, inside) = longest_gap(times.iter().copied(), window);
+        let (gap, inside) = cluster::longest_gap(times.iter().copied(), window);
         eprintln!(
             "{name}: partition {p} (leader {l}): longest gap {gap:?} \
              ({inside} thinned acks in the window)"

@@ -197,6 +197,11 @@ pub enum Error {
     /// The client (or the producer/consumer) was closed.
     #[error("client is closed")]
     Closed,
+
+    /// A task of the client itself failed (it panicked): a bug in skotch,
+    /// never caused by the broker or the input. Please report it.
+    #[error("internal error (a bug in skotch): {0}")]
+    Internal(String),
 }
 
 /// Why SASL authentication failed ([`Error::Authentication`]).

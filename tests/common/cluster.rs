@@ -623,3 +623,37 @@ impl Drop for Chaos {
         }
     }
 }
+
+/// When a [`Chaos`] driver paused a node (time since the driver started)
+/// and which, from its event `"<seconds>s pause node N (...)"`.
+pub fn pause_event(events: &[String]) -> Option<(Duration, i32)> {
+    events.iter().find_map(|e| {
+        let (secs, what) = e.trim_start().split_once("s ")?;
+        let node = what.strip_prefix("pause node ")?.split(' ').next()?;
+        Some((
+            Duration::from_secs_f64(secs.parse().ok()?),
+            node.parse().ok()?,
+        ))
+    })
+}
+
+/// The longest wait between events (deliveries, acknowledgements) within
+/// `window`, counting from its start to the first one and from the last
+/// one to its end (the whole window when there was none), and how many
+/// fell inside. `times` and `window` count from the same origin.
+pub fn longest_gap(
+    times: impl IntoIterator<Item = Duration>,
+    window: (Duration, Duration),
+) -> (Duration, usize) {
+    let mut inside = 0;
+    let mut prev = window.0;
+    let mut gap = Duration::ZERO;
+    for t in times {
+        if t >= window.0 && t <= window.1 {
+            inside += 1;
+            gap = gap.max(t.saturating_sub(prev));
+            prev = prev.max(t);
+        }
+    }
+    (gap.max(window.1.saturating_sub(prev)), inside)
+}

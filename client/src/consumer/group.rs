@@ -209,8 +209,14 @@ async fn rebalance_request<R: Request>(
     conn.send_version(&req, version, timeout).await
 }
 
+/// A JoinGroup/SyncGroup task that did not finish: aborted (the runtime is
+/// shutting down) or panicked (a bug).
 fn task_failed(e: &tokio::task::JoinError) -> Error {
-    Error::Config(format!("the rebalance request task failed: {e}"))
+    if e.is_cancelled() {
+        Error::Closed
+    } else {
+        Error::Internal(format!("the rebalance request task failed: {e}"))
+    }
 }
 
 /// The racks of the replicas of every partition of `topics` (KIP-881);
