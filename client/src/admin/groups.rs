@@ -400,11 +400,36 @@ impl Admin {
         group_id: &str,
     ) -> Result<BTreeMap<TopicPartition, i64>> {
         self.client
-            .retry(self.timeout, || self.group_offsets_once(group_id))
+            .retry(self.timeout, || self.group_offsets_once(group_id, false))
             .await
     }
 
-    async fn group_offsets_once(&self, group: &str) -> Result<BTreeMap<TopicPartition, i64>> {
+    /// [`Admin::list_group_offsets`] with `require_stable` set (KIP-447,
+    /// Java's `ListConsumerGroupOffsetsOptions.requireStable(true)`): the
+    /// coordinator answers only once every commit it has written is
+    /// replicated, so the answer is what a member resuming from the
+    /// group's commits would get (members always ask this way).
+    ///
+    /// The plain read can show a committed offset *older* than one shown
+    /// before: right after a coordinator move, the new leader of the
+    /// `__consumer_offsets` partition serves reads at its high watermark,
+    /// which can lag the old leader's (and, with KIP-966, cannot advance
+    /// while the ISR is below `min.insync.replicas`). Needs OffsetFetch v7+
+    /// (Kafka 2.5); older brokers get the plain read.
+    pub async fn list_group_offsets_stable(
+        &self,
+        group_id: &str,
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        self.client
+            .retry(self.timeout, || self.group_offsets_once(group_id, true))
+            .await
+    }
+
+    async fn group_offsets_once(
+        &self,
+        group: &str,
+        require_stable: bool,
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
         let coordinator = self.client.find_coordinator(group).await?;
         let conn = self
             .client
@@ -422,7 +447,7 @@ impl Admin {
                 ours_max: OffsetFetchRequest::VERSIONS.1,
             });
         }
-        let req = offset_fetch::request(group, version, None, false);
+        let req = offset_fetch::request(group, version, None, require_stable);
         let resp = conn
             .send_version(&req, version, self.request_timeout())
             .await?;

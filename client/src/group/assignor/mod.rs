@@ -17,10 +17,18 @@
 //!   new owner in the same rebalance in which another member still owns it.
 //!
 //! Assignors are pure functions of their input: no IO, no clock, and the
-//! same input always gives the same output. Range is rack-aware (KIP-881)
-//! when members set `client.rack` and the partitions' replica racks are
-//! given ([`Assignor::assign_with_racks`]); roundrobin and
-//! cooperative-sticky ignore racks for now.
+//! same input always gives the same output.
+//!
+//! Range and cooperative-sticky are rack-aware (KIP-881) when members set
+//! `client.rack` and the partitions' replica racks are given
+//! ([`Assignor::assign_with_racks`]), under the same conditions as Java's
+//! (some partitions have no replica in some of the members' racks): range
+//! like Java's `RangeAssignor`, with identical results; cooperative-sticky
+//! after Java's `AbstractStickyAssignor` priorities (balance first, then
+//! partitions in their member's rack, then stickiness) but not with its
+//! greedy passes: results differ from Java's, never less balanced, and
+//! when as balanced never with more partitions outside their member's rack.
+//! Roundrobin ignores racks, as Java's `RoundRobinAssignor` does.
 
 mod cooperative_sticky;
 mod range;
