@@ -62,8 +62,11 @@ pub struct ProducerConfig {
     /// Default `u32::MAX` (Java: `Integer.MAX_VALUE`): the delivery timeout
     /// is the limit.
     pub retries: u32,
-    /// `linger.ms`: how long a batch waits for more records. Default 5 ms
-    /// (Kafka 4.0's default, KIP-1030).
+    /// `linger.ms`: how long a batch waits at most for more records before
+    /// it is sent (it goes sooner once full). Default 5 ms (Kafka 4.0's
+    /// default, KIP-1030). The timer ticks in whole milliseconds, so a
+    /// batch is sent between `linger - min(1 ms, linger / 2)` and `linger`
+    /// after its first record, as Java's millisecond clock does.
     pub linger: Duration,
     /// `batch.size`: target size of a record batch, in bytes. Default 16 384.
     pub batch_size: usize,
