@@ -13,7 +13,7 @@ use clap::Subcommand;
 use skotch::client::{SaslMechanism, SecurityProtocol};
 use skotch::stream::{credentials, Credential, CredentialStore};
 
-use crate::groups_cmd::emit;
+use crate::cli_support::emit;
 
 /// The longest password line read from stdin, in bytes.
 const MAX_PASSWORD_LEN: u64 = 64 * 1024;

@@ -21,7 +21,9 @@ use skotch::stream::{
 };
 
 mod auth_cmd;
+mod cli_support;
 mod groups_cmd;
+mod topics_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -59,9 +61,15 @@ enum Command {
         /// Header to add, KEY=VALUE; repeat for more (keys may repeat).
         #[arg(long = "header", short = 'H', value_name = "KEY=VALUE")]
         headers: Vec<String>,
-        /// Mark the messages as tests (`_test` header).
-        #[arg(long)]
+        /// Mark the messages as tests (`_test` header); readers skip them
+        /// unless asked for them (`subscribe --test`).
+        #[arg(long, short)]
         test: bool,
+        /// Seconds a message may take to be acknowledged before publishing
+        /// fails (hop's `publish --timeout`; skotch's global `--timeout` is
+        /// the connect timeout). 0, the default, is no limit.
+        #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+        produce_timeout: f64,
         /// Topic to publish to when the URL names several (or none).
         #[arg(long)]
         topic: Option<String>,
@@ -77,21 +85,25 @@ enum Command {
     Subscribe {
         /// kafka://[user@]broker[:port][,...]/topic[,topic2...]
         url: String,
-        /// Where to start in each partition.
-        #[arg(long, short, value_enum, default_value_t = Start::Latest)]
+        /// Where to start in each partition (EARLIEST or LATEST, any case).
+        #[arg(long, short, value_enum, default_value_t = Start::Latest, ignore_case = true)]
         start_at: Start,
         /// Stop once every partition reached its end.
         #[arg(long, short = 'e')]
         until_eos: bool,
         /// Print one JSON object per record (topic, partition, offset,
         /// timestamp, key, headers, content).
-        #[arg(long)]
+        #[arg(long, short)]
         json: bool,
+        /// Print test messages too (hop's `--test`); they are skipped by
+        /// default.
+        #[arg(long, short)]
+        test: bool,
         /// Read as a member of this consumer group: the group shares the
         /// partitions among its members and remembers how far they got, so
         /// a later run continues there (`--start-at` applies only where the
         /// group has committed nothing).
-        #[arg(long, short, value_name = "ID")]
+        #[arg(long, short, value_name = "ID", visible_alias = "group-id")]
         group: Option<String>,
         /// With --group: commit a record only after it was printed (hop's
         /// manual commits with mark_done), instead of once it was read.
@@ -114,6 +126,14 @@ enum Command {
         #[command(subcommand)]
         cmd: groups_cmd::GroupsCommand,
     },
+    /// Topics: list, create, delete, describe (partitions, leaders,
+    /// replicas, ISR, configs).
+    Topics {
+        #[command(subcommand)]
+        cmd: topics_cmd::TopicsCommand,
+    },
+    /// Print skotch's version (hop's `hop version`).
+    Version,
     /// Stored credentials (hop's `hop auth`): add, list, remove, locate.
     Auth {
         #[command(subcommand)]
@@ -170,6 +190,9 @@ enum Start {
 
 type CliResult = Result<(), String>;
 
+/// The hop-client release whose wire formats and CLI skotch follows.
+const HOP_COMPAT: &str = "0.13";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -213,12 +236,17 @@ async fn run(cli: Cli) -> CliResult {
             format,
             headers,
             test,
+            produce_timeout,
             topic,
             compression,
             compression_level,
         } => {
             stream.options.compression = compression.into();
             stream.options.compression_level = compression_level;
+            stream.options.produce_timeout =
+                Duration::try_from_secs_f64(produce_timeout).map_err(|_| {
+                    format!("--produce-timeout {produce_timeout}: expected seconds, 0 or more")
+                })?;
             publish(&stream, &url, &files, format, &headers, test, topic).await
         }
         Command::Subscribe {
@@ -226,12 +254,14 @@ async fn run(cli: Cli) -> CliResult {
             start_at,
             until_eos,
             json,
+            test,
             group,
             manual_commit,
             group_protocol,
             assignor,
             group_instance_id,
         } => {
+            stream.options.ignore_test = !test;
             let mut stream = stream
                 .start_at(match start_at {
                     Start::Earliest => StartPosition::Earliest,
@@ -253,6 +283,12 @@ async fn run(cli: Cli) -> CliResult {
         }
         Command::ListTopics { url, all } => list_topics(&stream, &url, all, cli.timeout).await,
         Command::Groups { cmd } => groups_cmd::run(cmd, &stream, cli.timeout).await,
+        Command::Topics { cmd } => topics_cmd::run(cmd, &stream, cli.timeout).await,
+        Command::Version => cli_support::emit(&format!(
+            "skotch {} (Kafka protocol client, hop-client {} compatible)\n",
+            env!("CARGO_PKG_VERSION"),
+            HOP_COMPAT
+        )),
         Command::Auth { cmd } => auth_cmd::run(cmd, cli.auth_file.as_deref()),
     }
 }

@@ -85,6 +85,18 @@ async fn publish_then_subscribe_round_trip() {
     );
     assert_one_line_error(&o, "compression.gzip.level must be between 1 and 9, not 12");
 
+    // The three JSON messages were published as tests: readers skip them
+    // unless asked (hop's ignoretest), in any spelling of hop's flags.
+    let o = skotch(&["subscribe", &url, "-s", "EARLIEST", "-e", "-j"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let skipped: Vec<Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(skipped.len(), 1, "only the non-test message: {skipped:?}");
+    assert_eq!(skipped[0]["content"], "plain text line");
+
     let o = skotch(
         &[
             "subscribe",
@@ -93,6 +105,7 @@ async fn publish_then_subscribe_round_trip() {
             "earliest",
             "--until-eos",
             "--json",
+            "--test",
         ],
         "",
     );
@@ -132,7 +145,7 @@ async fn publish_then_subscribe_round_trip() {
     }
 
     // Plain output: the content, one per line.
-    let o = skotch(&["subscribe", &url, "-s", "earliest", "-e"], "");
+    let o = skotch(&["subscribe", &url, "-s", "earliest", "-e", "-t"], "");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 4);
 
@@ -191,7 +204,105 @@ fn errors_are_one_clear_line() {
 
 #[test]
 fn version() {
-    let o = skotch(&["--version"], "");
-    assert!(o.status.success());
-    assert!(String::from_utf8(o.stdout).unwrap().starts_with("skotch "));
+    for args in [&["--version"][..], &["version"][..]] {
+        let o = skotch(args, "");
+        assert!(o.status.success());
+        assert!(String::from_utf8(o.stdout).unwrap().starts_with("skotch "));
+    }
+}
+
+/// `topics create|describe|list|delete`: partitions, a config, the
+/// `--if-not-exists` / `--if-exists` forms, and clear errors.
+#[test]
+fn topics_create_describe_delete() {
+    let b = common::bootstrap();
+    let topic = common::unique_topic("cli-topics");
+    let url = format!("kafka://{b}/{topic}");
+
+    let o = skotch(
+        &[
+            "topics",
+            "create",
+            &url,
+            "-p",
+            "4",
+            "-r",
+            "1",
+            "-c",
+            "retention.ms=3600000",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_one_line_error(
+        &skotch(&["topics", "create", &url, "-p", "4"], ""),
+        "already exists",
+    );
+    let o = skotch(&["topics", "create", &url, "--if-not-exists"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = skotch(&["topics", "describe", &url], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("Partitions: 4"), "{text}");
+    assert!(text.contains("retention.ms"), "{text}");
+    assert!(text.contains("3600000"), "{text}");
+    assert!(text.contains("DYNAMIC_TOPIC_CONFIG"), "{text}");
+    assert!(
+        !text.contains("segment.bytes"),
+        "defaults only with --all-configs: {text}"
+    );
+
+    let o = skotch(&["topics", "describe", &url, "--json", "--all-configs"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["name"], topic.as_str());
+    assert_eq!(v["partitions"].as_array().unwrap().len(), 4);
+    for p in v["partitions"].as_array().unwrap() {
+        assert!(p["leader"].as_i64().unwrap() >= 0, "{p}");
+        assert_eq!(p["isr"], p["replicas"]);
+    }
+    let configs = v["configs"].as_array().unwrap();
+    let retention = configs
+        .iter()
+        .find(|c| c["name"] == "retention.ms")
+        .unwrap();
+    assert_eq!(retention["value"], "3600000");
+    assert!(
+        configs
+            .iter()
+            .any(|c| c["name"] == "segment.bytes" && c["source"] != "DYNAMIC_TOPIC_CONFIG"),
+        "every config with its source"
+    );
+
+    let o = skotch(&["topics", "list", &url, "--json"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["topics"],
+        serde_json::json!([{"name": topic, "partitions": 4, "internal": false}])
+    );
+
+    let o = skotch(&["topics", "delete", &url], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = skotch(&["topics", "delete", &url, "--if-exists"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Brokers learn of a deletion a moment after the controller.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let gone = loop {
+        let o = skotch(&["topics", "describe", &url], "");
+        if !o.status.success() || std::time::Instant::now() > deadline {
+            break o;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_one_line_error(&gone, &format!("unknown topic \"{topic}\""));
+    assert_one_line_error(
+        &skotch(&["topics", "create", &format!("kafka://{b}/")], ""),
+        "names no topic",
+    );
+    assert_one_line_error(
+        &skotch(&["topics", "create", &url, "-c", "novalue"], ""),
+        "expected KEY=VALUE",
+    );
 }

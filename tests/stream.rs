@@ -71,9 +71,22 @@ async fn write_and_read_several_topics_until_eos() {
     ));
     w.close().await.unwrap();
 
+    // By default the test message is skipped (hop's ignoretest).
     let stream = Stream::new()
         .start_at(StartPosition::Earliest)
         .until_eos(true);
+    let reader = stream.open_reader(&url).await.unwrap();
+    let items: Vec<_> = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        reader.into_stream().collect::<Vec<_>>(),
+    )
+    .await
+    .expect("until_eos must end the stream");
+    assert_eq!(items.len(), 10);
+    assert!(items.iter().all(|r| !r.as_ref().unwrap().1.is_test()));
+
+    let mut stream = stream;
+    stream.options.ignore_test = false;
     let reader = stream.open_reader(&url).await.unwrap();
     // The reader is a futures::Stream and ends by itself (until_eos).
     let items: Vec<_> = tokio::time::timeout(

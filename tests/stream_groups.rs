@@ -105,6 +105,56 @@ async fn manual_commit_commits_only_what_was_marked_done() {
     assert_eq!(read_group(&url, g).await, (12..20).collect::<Vec<_>>());
 }
 
+/// hop's ignoretest under manual commits: test messages are skipped and
+/// count as done, so marking every message handed out commits past them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skipped_test_messages_do_not_hold_manual_commits() {
+    let client = common::client().await;
+    let topic = common::create_topic(&client, "sg-ignoretest", 1).await;
+    let url = format!("kafka://{}/{topic}", common::bootstrap());
+    let group = common::unique_topic("sg-ignoretest");
+    let mut w = Stream::new().open_writer(&url).await.expect("writer");
+    for i in 0..10i64 {
+        let options = skotch::stream::WriteOptions {
+            test: i % 3 == 0,
+            ..Default::default()
+        };
+        w.write_with(Message::Json(json!({ "n": i })), options)
+            .await
+            .expect("write");
+    }
+    w.close().await.expect("close");
+
+    let mut g = options(&group);
+    g.auto_commit = false;
+    let stream = Stream::new()
+        .start_at(StartPosition::Earliest)
+        .until_eos(true)
+        .group(g);
+    let mut r = stream.open_reader(&url).await.expect("reader");
+    let mut got = Vec::new();
+    while let Some(m) = r.read_with_metadata().await {
+        let (m, md) = m.expect("read");
+        got.push(number(&m));
+        r.mark_done(&md);
+    }
+    r.close().await.expect("close");
+    assert_eq!(
+        got,
+        vec![1, 2, 4, 5, 7, 8],
+        "test messages 0, 3, 6, 9 skipped"
+    );
+    let committed = skotch::client::Admin::new(client)
+        .list_group_offsets(&group)
+        .await
+        .expect("offsets");
+    assert_eq!(
+        committed.get(&TopicPartition::new(topic.as_str(), 0)),
+        Some(&10),
+        "the commit passed the skipped test messages, the last one included"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_processing_resumes_at_the_first_failure() {
     let client = common::client().await;

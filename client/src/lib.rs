@@ -19,7 +19,10 @@ pub mod metadata;
 pub mod producer;
 pub mod security;
 
-pub use admin::{Admin, GroupDescription, GroupListing, GroupMember, NewTopic, PartitionLag};
+pub use admin::{
+    Admin, ConfigEntry, ConfigSource, GroupDescription, GroupListing, GroupMember, NewTopic,
+    PartitionLag,
+};
 pub use client::{Client, ConnKind};
 pub use config::ClientConfig;
 pub use consumer::{

@@ -52,6 +52,7 @@ const APIS: &[&str] = &[
     "InitProducerId",
     "OffsetForLeaderEpoch",
     "CreatePartitions",
+    "DescribeConfigs",
 ];
 const OTHERS: &[&str] = &[
     "RequestHeader",

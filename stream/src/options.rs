@@ -194,11 +194,25 @@ pub struct StreamOptions {
     /// How long connecting to the bootstrap brokers may take before opening
     /// fails (Java `socket.connection.setup.timeout.ms`). Default 10 000 ms.
     pub connect_timeout: Duration,
-    /// hop-client's `produce_timeout` (librdkafka `message.timeout.ms`, Java
-    /// `delivery.timeout.ms`): the longest a written message may take from
-    /// `write` to acknowledged delivery before it counts as failed. Default
-    /// 120 000 ms, Java's default (hop's default 0 means no limit).
+    /// hop-client's `produce_timeout`: the longest a written message may
+    /// take from `write` to acknowledged delivery before it counts as failed
+    /// (the writer's producer gets it as `delivery.timeout.ms`, librdkafka's
+    /// `message.timeout.ms`). Default 0, hop's default: **no limit** — a
+    /// message is retried until it is delivered, however long the cluster
+    /// is away, and `close` waits for it (internally the limit is a year).
+    ///
+    /// This differs from the client layer: a plain
+    /// [`Producer`](skotch_client::Producer) uses
+    /// [`ProducerConfig::delivery_timeout`](skotch_client::ProducerConfig::delivery_timeout),
+    /// Java's `delivery.timeout.ms`, 120 000 ms by default. Set this to get
+    /// failures instead of waiting (`skotch publish --produce-timeout`).
     pub produce_timeout: Duration,
+    /// hop-client's `ignoretest`: readers skip test messages (those with a
+    /// `_test` header, whatever its value) without handing them out. A
+    /// skipped message still counts as done, so commits (automatic or
+    /// manual) move past it. Default `true`, as in hop; the CLI's
+    /// `subscribe -t/--test` sets it to `false`.
+    pub ignore_test: bool,
     /// Read as a member of a consumer group. Default none: every partition
     /// is read from `start_at`, nothing is committed.
     pub group: Option<GroupOptions>,
@@ -222,7 +236,8 @@ impl Default for StreamOptions {
             auth: None,
             credentials: CredentialSource::default(),
             connect_timeout: Duration::from_millis(10_000),
-            produce_timeout: Duration::from_millis(120_000),
+            produce_timeout: Duration::ZERO,
+            ignore_test: true,
             group: None,
             compression: Compression::None,
             compression_level: None,
@@ -241,7 +256,8 @@ mod tests {
         assert!(!o.until_eos);
         assert!(o.auth.is_none());
         assert_eq!(o.connect_timeout, Duration::from_secs(10));
-        assert_eq!(o.produce_timeout, Duration::from_secs(120));
+        assert_eq!(o.produce_timeout, Duration::ZERO, "hop: no limit");
+        assert!(o.ignore_test, "hop's ignoretest");
         assert_eq!(o.compression, Compression::None);
         assert_eq!(o.compression_level, None);
         assert_eq!(Auth::new("u", "p").mechanism, SaslMechanism::ScramSha512);

@@ -213,6 +213,7 @@ impl Stream {
             source,
             buffered: VecDeque::new(),
             until_eos: self.options.until_eos,
+            ignore_test: self.options.ignore_test,
             done: false,
             last_partition: None,
         })
@@ -232,7 +233,7 @@ impl Stream {
             client.topic(t).await?;
         }
         let config = ProducerConfig {
-            delivery_timeout: self.options.produce_timeout,
+            delivery_timeout: delivery_timeout(self.options.produce_timeout),
             compression: self.options.compression,
             compression_level: self.options.compression_level,
             // hop-client's behaviour: writing to a topic that does not
@@ -247,6 +248,20 @@ impl Stream {
             pending: FuturesUnordered::new(),
             failed: Vec::new(),
         })
+    }
+}
+
+/// What "no limit" (a `produce_timeout` of 0, hop's default) becomes: a
+/// delivery timeout nobody waits out (and that tokio's timer, which caps
+/// sleeps at about two years, still takes as given).
+const NO_PRODUCE_LIMIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The producer's `delivery.timeout.ms` for a stream's `produce_timeout`.
+fn delivery_timeout(produce_timeout: Duration) -> Duration {
+    if produce_timeout.is_zero() {
+        NO_PRODUCE_LIMIT
+    } else {
+        produce_timeout
     }
 }
 
@@ -266,6 +281,8 @@ pub struct StreamReader {
     source: Source,
     buffered: VecDeque<ConsumerRecord>,
     until_eos: bool,
+    /// Skip test messages ([`StreamOptions::ignore_test`]).
+    ignore_test: bool,
     done: bool,
     /// The partition of the last record handed out (for mark_done).
     last_partition: Option<TopicPartition>,
@@ -334,26 +351,39 @@ impl StreamReader {
     pub async fn read_with_metadata(&mut self) -> Option<Result<(Message, Metadata)>> {
         loop {
             if let Some(mut r) = self.buffered.pop_front() {
+                // hop's ignoretest. A skipped test message is done at once,
+                // under manual commits too: nobody will mark it, and the
+                // group's commits must not stop in front of it.
+                let skip = self.ignore_test
+                    && r.headers
+                        .iter()
+                        .any(|h| &*h.key == crate::headers::standard::TEST);
                 if let Source::Group {
                     consumer,
-                    auto_commit: true,
+                    auto_commit,
                     ..
                 } = &self.source
                 {
-                    // hop-client: a message counts as read once handed out.
-                    // Records come in runs of one partition: one
-                    // TopicPartition per run, not per record.
-                    let same = self
-                        .last_partition
-                        .as_ref()
-                        .is_some_and(|tp| tp.partition == r.partition && *tp.topic == *r.topic);
-                    if !same {
-                        self.last_partition =
-                            Some(TopicPartition::new(r.topic.as_ref(), r.partition));
+                    // hop-client: under auto commits a message counts as
+                    // read once handed out; under manual ones the
+                    // application marks it. Records come in runs of one
+                    // partition: one TopicPartition per run, not per record.
+                    if *auto_commit || skip {
+                        let same = self
+                            .last_partition
+                            .as_ref()
+                            .is_some_and(|tp| tp.partition == r.partition && *tp.topic == *r.topic);
+                        if !same {
+                            self.last_partition =
+                                Some(TopicPartition::new(r.topic.as_ref(), r.partition));
+                        }
+                        if let Some(tp) = &self.last_partition {
+                            consumer.mark_done(tp, r.offset);
+                        }
                     }
-                    if let Some(tp) = &self.last_partition {
-                        consumer.mark_done(tp, r.offset);
-                    }
+                }
+                if skip {
+                    continue;
                 }
                 let metadata = to_metadata(&mut r);
                 let format = crate::headers::format(&metadata.headers);

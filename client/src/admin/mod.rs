@@ -19,8 +19,10 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::metadata::TopicInfo;
 
+mod configs;
 mod groups;
 
+pub use configs::{ConfigEntry, ConfigSource};
 pub use groups::{
     decode_consumer_assignment, decode_consumer_subscription, GroupDescription, GroupListing,
     GroupMember, PartitionLag,

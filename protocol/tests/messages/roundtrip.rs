@@ -67,7 +67,7 @@ fn every_message_round_trips_at_every_version() {
         cases: 0,
     };
     visit_all(&mut v);
-    assert_eq!(v.messages, 50);
+    assert_eq!(v.messages, 52);
     assert!(v.cases > 400, "{} cases", v.cases);
 }
 

@@ -38,6 +38,8 @@ pub fn visit_all(v: &mut impl Visit) {
     v.visit::<messages::CreateTopicsResponse>();
     v.visit::<messages::DeleteTopicsRequest>();
     v.visit::<messages::DeleteTopicsResponse>();
+    v.visit::<messages::DescribeConfigsRequest>();
+    v.visit::<messages::DescribeConfigsResponse>();
     v.visit::<messages::DescribeGroupsRequest>();
     v.visit::<messages::DescribeGroupsResponse>();
     v.visit::<messages::FetchRequest>();
@@ -945,6 +947,169 @@ impl Sample for messages::delete_topics_response::DeletableTopicResult {
             } else {
                 d.error_message
             },
+        }
+    }
+}
+
+impl Sample for messages::describe_configs_request::DescribeConfigsRequest {
+    fn sample(version: i16, nulls: bool) -> Self {
+        let d = Self::default();
+        Self {
+            resources: if nulls {
+                vec![
+                    messages::describe_configs_request::DescribeConfigsResource::sample(
+                        version, nulls,
+                    ),
+                ]
+            } else {
+                vec![
+                    messages::describe_configs_request::DescribeConfigsResource::sample(
+                        version, nulls,
+                    ),
+                    messages::describe_configs_request::DescribeConfigsResource::sample(
+                        version, nulls,
+                    ),
+                ]
+            },
+            include_synonyms: true,
+            include_documentation: if version >= 3 {
+                true
+            } else {
+                d.include_documentation
+            },
+        }
+    }
+}
+
+impl Sample for messages::describe_configs_request::DescribeConfigsResource {
+    fn sample(_version: i16, nulls: bool) -> Self {
+        Self {
+            resource_type: 11,
+            resource_name: String::from("resource_name-2"),
+            configuration_keys: if nulls {
+                None
+            } else {
+                Some(if nulls {
+                    Vec::new()
+                } else {
+                    vec![
+                        String::from("configuration_keys-3"),
+                        String::from("configuration_keys-4"),
+                    ]
+                })
+            },
+        }
+    }
+}
+
+impl Sample for messages::describe_configs_response::DescribeConfigsResponse {
+    fn sample(version: i16, nulls: bool) -> Self {
+        Self {
+            throttle_time_ms: 100001,
+            results: if nulls {
+                vec![
+                    messages::describe_configs_response::DescribeConfigsResult::sample(
+                        version, nulls,
+                    ),
+                ]
+            } else {
+                vec![
+                    messages::describe_configs_response::DescribeConfigsResult::sample(
+                        version, nulls,
+                    ),
+                    messages::describe_configs_response::DescribeConfigsResult::sample(
+                        version, nulls,
+                    ),
+                ]
+            },
+        }
+    }
+}
+
+impl Sample for messages::describe_configs_response::DescribeConfigsResult {
+    fn sample(version: i16, nulls: bool) -> Self {
+        Self {
+            error_code: 1002,
+            error_message: if nulls {
+                None
+            } else {
+                Some(String::from("error_message-3"))
+            },
+            resource_type: 14,
+            resource_name: String::from("resource_name-5"),
+            configs: if nulls {
+                vec![
+                    messages::describe_configs_response::DescribeConfigsResourceResult::sample(
+                        version, nulls,
+                    ),
+                ]
+            } else {
+                vec![
+                    messages::describe_configs_response::DescribeConfigsResourceResult::sample(
+                        version, nulls,
+                    ),
+                    messages::describe_configs_response::DescribeConfigsResourceResult::sample(
+                        version, nulls,
+                    ),
+                ]
+            },
+        }
+    }
+}
+
+impl Sample for messages::describe_configs_response::DescribeConfigsResourceResult {
+    fn sample(version: i16, nulls: bool) -> Self {
+        let d = Self::default();
+        Self {
+            name: String::from("name-6"),
+            value: if nulls {
+                None
+            } else {
+                Some(String::from("value-7"))
+            },
+            read_only: true,
+            config_source: 18,
+            is_sensitive: true,
+            synonyms: if nulls {
+                vec![
+                    messages::describe_configs_response::DescribeConfigsSynonym::sample(
+                        version, nulls,
+                    ),
+                ]
+            } else {
+                vec![
+                    messages::describe_configs_response::DescribeConfigsSynonym::sample(
+                        version, nulls,
+                    ),
+                    messages::describe_configs_response::DescribeConfigsSynonym::sample(
+                        version, nulls,
+                    ),
+                ]
+            },
+            config_type: if version >= 3 { 19 } else { d.config_type },
+            documentation: if version >= 3 {
+                if nulls {
+                    None
+                } else {
+                    Some(String::from("documentation-10"))
+                }
+            } else {
+                d.documentation
+            },
+        }
+    }
+}
+
+impl Sample for messages::describe_configs_response::DescribeConfigsSynonym {
+    fn sample(_version: i16, nulls: bool) -> Self {
+        Self {
+            name: String::from("name-11"),
+            value: if nulls {
+                None
+            } else {
+                Some(String::from("value-12"))
+            },
+            source: 23,
         }
     }
 }
