@@ -23,6 +23,7 @@ use skotch::stream::{
 mod auth_cmd;
 mod cli_support;
 mod groups_cmd;
+mod signals;
 mod topics_cmd;
 
 #[derive(Parser)]
@@ -56,7 +57,7 @@ enum Command {
         /// Files to publish, one message each; stdin (one message per line) when none.
         files: Vec<PathBuf>,
         /// Message model.
-        #[arg(long, short, value_enum, default_value_t = Format::Blob)]
+        #[arg(long, short, value_enum, default_value_t = Format::Blob, ignore_case = true)]
         format: Format,
         /// Header to add, KEY=VALUE; repeat for more (keys may repeat).
         #[arg(long = "header", short = 'H', value_name = "KEY=VALUE")]
@@ -99,6 +100,11 @@ enum Command {
         /// default.
         #[arg(long, short)]
         test: bool,
+        /// What follows each printed message unless it ends with it
+        /// already (hop's `--delimiter`); backslash escapes such as `\n`,
+        /// `\t`, `\0` and `\x1e` are understood. Not used with --json.
+        #[arg(long, short = 'D', default_value = "\\n")]
+        delimiter: String,
         /// Read as a member of this consumer group: the group shares the
         /// partitions among its members and remembers how far they got, so
         /// a later run continues there (`--start-at` applies only where the
@@ -153,6 +159,12 @@ enum Command {
 enum Format {
     Json,
     Blob,
+    /// VOEvent XML files (hop's VOEVENT), sent byte for byte.
+    Voevent,
+    /// RFC 822-style GCN circular files (hop's CIRCULAR), sent as JSON.
+    Circular,
+    /// GCN text notice files (hop's GCNTEXTNOTICE), sent byte for byte.
+    Gcntextnotice,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -255,6 +267,7 @@ async fn run(cli: Cli) -> CliResult {
             until_eos,
             json,
             test,
+            delimiter,
             group,
             manual_commit,
             group_protocol,
@@ -279,7 +292,8 @@ async fn run(cli: Cli) -> CliResult {
                 g.instance_id = group_instance_id;
                 stream = stream.group(g);
             }
-            subscribe(&stream, &url, json).await
+            let delimiter = unescape(&delimiter)?;
+            subscribe(&stream, &url, json, &delimiter).await
         }
         Command::ListTopics { url, all } => list_topics(&stream, &url, all, cli.timeout).await,
         Command::Groups { cmd } => groups_cmd::run(cmd, &stream, cli.timeout).await,
@@ -310,12 +324,24 @@ fn parse_headers(raw: &[String]) -> Result<Headers, String> {
 }
 
 fn to_message(data: Vec<u8>, format: Format, what: &str) -> Result<Message, String> {
+    use skotch::stream::{Circular, GcnTextNotice, VoEvent};
+    // The alert formats load a file as hop's `Model.load_file` does.
+    let failed = |e: skotch::stream::DecodeError| format!("{what}: {e}");
     match format {
         Format::Blob => Ok(Message::Blob(data.into())),
         Format::Json => {
             let text = String::from_utf8(data).map_err(|_| format!("{what}: not UTF-8 text"))?;
             Message::json_from_str(&text).map_err(|e| format!("{what}: {e}"))
         }
+        Format::Voevent => VoEvent::from_xml(data)
+            .map(Message::VoEvent)
+            .map_err(failed),
+        Format::Circular => Circular::from_file_bytes(&data)
+            .map(Message::Circular)
+            .map_err(failed),
+        Format::Gcntextnotice => GcnTextNotice::from_text(data)
+            .map(Message::GcnTextNotice)
+            .map_err(failed),
     }
 }
 
@@ -335,6 +361,13 @@ async fn publish(
     if files.is_empty() {
         for (n, line) in std::io::stdin().lock().lines().enumerate() {
             let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+            // As `hop publish`: one message per line suits only these.
+            if !matches!(format, Format::Json | Format::Blob) {
+                return Err(
+                    "reading stdin is only allowed for the blob and json formats; give files"
+                        .into(),
+                );
+            }
             messages.push(to_message(
                 line.into_bytes(),
                 format,
@@ -347,24 +380,33 @@ async fn publish(
             messages.push(to_message(data, format, &f.display().to_string())?);
         }
     }
+    let mut shutdown = signals::Shutdown::install();
     let mut writer = stream.open_writer(url).await.map_err(err)?;
-    let count = messages.len();
+    let total = messages.len();
+    let mut queued = 0;
     for m in messages {
-        writer
-            .write_with(
-                m,
-                WriteOptions {
-                    topic: topic.clone(),
-                    headers: headers.clone(),
-                    test,
-                    key: None,
-                },
-            )
-            .await
-            .map_err(err)?;
+        // Ctrl-C / SIGTERM: queue nothing more, deliver what was queued
+        // (close below); a second signal aborts.
+        if shutdown.is_requested() {
+            break;
+        }
+        let options = WriteOptions {
+            topic: topic.clone(),
+            headers: headers.clone(),
+            test,
+            key: None,
+        };
+        tokio::select! {
+            r = writer.write_with(m, options) => r.map_err(err)?,
+            () = shutdown.requested() => break,
+        }
+        queued += 1;
     }
     writer.close().await.map_err(err)?;
-    tracing::info!(count, "published");
+    if queued < total {
+        eprintln!("skotch: interrupted: published {queued} of {total} messages");
+    }
+    tracing::info!(count = queued, "published");
     Ok(())
 }
 
@@ -388,26 +430,90 @@ fn record_json(m: &Message, md: &Metadata) -> Value {
         "content": match m {
             Message::Json(v) => v.clone(),
             Message::Blob(b) => bytes_json(b),
+            // The alert models as hop's `asdict` (VOEvent without its raw XML).
+            Message::VoEvent(v) => v.to_json(),
+            Message::Circular(c) => c.to_json(),
+            Message::GcnTextNotice(n) => n.to_json(),
             _ => Value::Null,
         },
     })
 }
 
-async fn subscribe(stream: &Stream, url: &str, as_json: bool) -> CliResult {
+/// hop's `--delimiter`: the text with Python's backslash escapes (`\n`,
+/// `\t`, `\r`, `\0`, `\\`, `\xHH`) turned into bytes, as hop's
+/// `unicode_escape` does for these.
+fn unescape(text: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push(b'\n'),
+            Some('t') => out.push(b'\t'),
+            Some('r') => out.push(b'\r'),
+            Some('0') => out.push(0),
+            Some('\\') => out.push(b'\\'),
+            Some('x') => {
+                let hex: String = chars.by_ref().take(2).collect();
+                let b = u8::from_str_radix(&hex, 16)
+                    .ok()
+                    .filter(|_| hex.len() == 2)
+                    .ok_or_else(|| format!("--delimiter {text:?}: \\x needs two hex digits"))?;
+                out.push(b);
+            }
+            other => {
+                return Err(format!(
+                    "--delimiter {text:?}: unknown escape \\{}",
+                    other.map(String::from).unwrap_or_default()
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A message as `hop subscribe` prints it: `bytes(message)` (JSON as
+/// skotch writes it, the XML of a VOEvent, hop's text of a circular, a
+/// notice's text, a blob's bytes).
+fn printed(m: &Message) -> Bytes {
+    match m {
+        Message::Json(v) => Bytes::from(v.to_string()),
+        Message::Circular(c) => Bytes::from(c.to_rfc822()),
+        other => other.serialize(),
+    }
+}
+
+async fn subscribe(stream: &Stream, url: &str, as_json: bool, delimiter: &[u8]) -> CliResult {
+    let mut shutdown = signals::Shutdown::install();
     let mut reader = stream.open_reader(url).await.map_err(err)?;
     let stdout = std::io::stdout();
-    while let Some(item) = reader.read_with_metadata().await {
+    loop {
+        // Ctrl-C / SIGTERM: stop reading; what was printed is committed
+        // below, and the group is left.
+        let item = tokio::select! {
+            item = reader.read_with_metadata() => item,
+            () = shutdown.requested() => break,
+        };
+        let Some(item) = item else { break };
         let (m, md) = item.map_err(err)?;
         let mut out = stdout.lock();
         let written = if as_json {
             writeln!(out, "{}", record_json(&m, &md))
         } else {
-            match &m {
-                Message::Json(v) => writeln!(out, "{v}"),
-                other => out
-                    .write_all(&other.serialize())
-                    .and_then(|()| out.write_all(b"\n")),
-            }
+            // As `hop subscribe`: the message, then the delimiter unless
+            // the message ends with it already.
+            let text = printed(&m);
+            out.write_all(&text).and_then(|()| {
+                if text.ends_with(delimiter) {
+                    Ok(())
+                } else {
+                    out.write_all(delimiter)
+                }
+            })
         };
         match written.and_then(|()| out.flush()) {
             // Printed: done (counts only with --manual-commit).
@@ -438,4 +544,18 @@ async fn list_topics(stream: &Stream, url: &str, all: bool, timeout_ms: u64) -> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unescape;
+
+    #[test]
+    fn delimiters_unescape_like_hop() {
+        assert_eq!(unescape("\\n").unwrap(), b"\n");
+        assert_eq!(unescape("--\\t\\x1e\\0\\\\").unwrap(), b"--\t\x1e\0\\");
+        assert_eq!(unescape("é").unwrap(), "é".as_bytes());
+        assert!(unescape("\\x1").unwrap_err().contains("two hex digits"));
+        assert!(unescape("\\q").unwrap_err().contains("unknown escape"));
+    }
 }

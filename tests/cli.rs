@@ -306,3 +306,75 @@ fn topics_create_describe_delete() {
         "expected KEY=VALUE",
     );
 }
+
+/// Ctrl-C (SIGINT) during `subscribe --group`: the CLI stops reading,
+/// commits what it printed, leaves the group and exits 0; the next member
+/// starts after what was printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_commits_and_leaves_on_sigint() {
+    use std::io::BufRead;
+    let client = common::client().await;
+    let topic = common::create_topic(&client, "cli-sigint", 1).await;
+    let url = format!("kafka://{}/{topic}", common::bootstrap());
+    let group = common::unique_topic("cli-sigint");
+    let o = skotch(&["publish", &url], "m0\nm1\nm2\nm3\nm4\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let mut child = Command::new(common::skotch_bin())
+        .args(["subscribe", &url, "-g", &group, "-s", "earliest"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run skotch");
+    let stdout = child.stdout.take().unwrap();
+    let pid = child.id();
+    let printed = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let got: Vec<String> = lines.by_ref().take(5).map(Result::unwrap).collect();
+        // SIGINT once everything was printed; the process keeps waiting
+        // for more records otherwise (no --until-eos).
+        let kill = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(kill.success());
+        let rest: Vec<String> = lines.map(Result::unwrap).collect();
+        (got, rest)
+    });
+    let (got, rest) = tokio::time::timeout(std::time::Duration::from_secs(60), printed)
+        .await
+        .expect("5 lines and an exit within 60 s")
+        .unwrap();
+    assert_eq!(got, ["m0", "m1", "m2", "m3", "m4"]);
+    assert!(rest.is_empty(), "{rest:?}");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {err}", out.status);
+    assert!(err.contains("stopping"), "{err}");
+
+    let committed = skotch::client::Admin::new(client)
+        .list_group_offsets(&group)
+        .await
+        .unwrap();
+    assert_eq!(
+        committed.get(&skotch::client::TopicPartition::new(topic.as_str(), 0)),
+        Some(&5),
+        "what was printed is committed"
+    );
+    let o = skotch(
+        &[
+            "groups",
+            "describe",
+            &format!("kafka://{}/", common::bootstrap()),
+            &group,
+            "--json",
+        ],
+        "",
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["state"], "Empty", "the member left: {v}");
+    assert_eq!(v["members"], serde_json::json!([]), "{v}");
+}

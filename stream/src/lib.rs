@@ -33,6 +33,7 @@
 pub mod concurrent;
 pub mod credentials;
 pub mod headers;
+pub mod journal;
 pub mod metadata;
 pub mod models;
 pub mod options;
@@ -44,8 +45,11 @@ pub use credentials::{
     default_path, is_valid_hostname, Credential, CredentialError, CredentialStore, AUTH_FILE_ENV,
 };
 pub use headers::{HeaderError, Headers};
+pub use journal::{
+    EntryId, FsyncPolicy, Journal, JournalError, JournalMessage, JournalOptions, Pending,
+};
 pub use metadata::Metadata;
-pub use models::{Message, ModelError};
+pub use models::{Circular, DecodeError, GcnTextNotice, Message, ModelError, VoEvent};
 pub use options::{
     Auth, Compression, CredentialSource, GroupOptions, OptionError, SaslMechanism, StartPosition,
     StreamOptions,

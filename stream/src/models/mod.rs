@@ -1,13 +1,22 @@
 //! Message models: what a message's bytes mean, as hop-client's
 //! `hop.models` and `hop.io.Deserializer` define it.
 //!
-//! skotch implements hop's two general models: [`Message::Json`] (hop's
-//! `JSONBlob`, format name `json`) and [`Message::Blob`] (raw bytes, format
-//! name `blob`). hop's other models (`voevent`, `gcntextnotice`,
-//! `circular`, `avro`, `external`, listed in [`HOP_FORMATS`]) need XML,
-//! RFC 822 or Avro parsers; their messages arrive as Blobs holding the exact
-//! bytes, and the format name stays readable in the `_format` header of the
-//! message's metadata.
+//! skotch implements five of hop's models: the two general ones,
+//! [`Message::Json`] (hop's `JSONBlob`, format name `json`) and
+//! [`Message::Blob`] (raw bytes, format name `blob`), and three alert
+//! formats: [`Message::VoEvent`] (hop's `VOEvent`, `voevent`; see
+//! [`voevent`]), [`Message::Circular`] (hop's `GCNCircular`, `circular`;
+//! see [`circular`]) and [`Message::GcnTextNotice`] (hop's
+//! `GCNTextNotice`, `gcntextnotice`; see [`gcn_text_notice`]). hop's
+//! remaining models (`avro`, `external`, listed in [`HOP_FORMATS`]) need an
+//! Avro codec or hop's large-message store; their messages arrive as Blobs
+//! holding the exact bytes, and the format name stays readable in the
+//! `_format` header of the message's metadata.
+//!
+//! The reference is hop-client 0.12.1 (the latest release; `hop/models.py`
+//! is unchanged on its master branch since): `hop/models.py` for the
+//! models, `hop/io.py` (`_DeserializerMixin.deserialize`) for the choice of
+//! model, and xmltodict 1.0 (`parse`, `unparse`) for the VOEvent mapping.
 //!
 //! # Writing
 //!
@@ -21,10 +30,19 @@
 //!   in Python's `repr` form (`1e+16`, `1e-05`, `100.0`). Object keys keep
 //!   their order (the crate enables serde_json's `preserve_order`).
 //! - `Blob(b)` → `b` unchanged.
+//! - `VoEvent(v)` → the VOEvent's XML exactly as it was read or loaded
+//!   ([`VoEvent::raw`]; hop's `VOEvent.__bytes__` returns `_raw`).
+//! - `Circular(c)` → `json.dumps({"header": c.header, "body": c.body})`, the
+//!   same Python-identical JSON as `Json` (hop's `GCNCircular.serialize`).
+//! - `GcnTextNotice(n)` → the notice's text exactly as it was read
+//!   ([`GcnTextNotice::raw`]; hop's `GCNTextNotice.__bytes__`).
 //!
 //! Text meant to be JSON (the CLI's `--format json`) goes through
 //! [`Message::json_from_str`] / [`Message::json_from_slice`], which reject
 //! invalid JSON with [`ModelError::InvalidJson`] naming line and column.
+//! Files for the alert models load with hop's `load_file` rules:
+//! [`VoEvent::load_file`], [`Circular::load_file`],
+//! [`GcnTextNotice::load_file`].
 //!
 //! # Reading: [`Message::deserialize`]
 //!
@@ -36,7 +54,14 @@
 //! | `json` (any case)       | JSON (UTF-8)                    | `JSONBlob(content)`                  | `Json(content)` |
 //! | `json` (any case)       | not JSON / not UTF-8            | raises, ending the read loop         | `Blob(value)`, warning logged |
 //! | `blob` (any case)       | anything                        | `Blob(value)`                        | `Blob(value)` |
-//! | other hop model names   | anything                        | that model                           | `Blob(value)` |
+//! | `voevent` (any case)    | VOEvent XML with root `voe:VOEvent` | `VOEvent.load(value)`            | `VoEvent` (fields parsed, raw bytes kept) |
+//! | `voevent` (any case)    | JSON object of hop ≤ 0.11's VOEvent fields | `VOEvent(**json)`, `_raw` rebuilt by `xmltodict.unparse` | `VoEvent` holding that rebuilt XML |
+//! | `voevent` (any case)    | neither (or over the [`voevent`] limits) | raises                      | `Blob(value)`, warning logged |
+//! | `circular` (any case)   | JSON `{"header": {..}, "body": ".."}` | `GCNCircular(**json)`          | `Circular` |
+//! | `circular` (any case)   | anything else                   | raises                               | `Blob(value)`, warning logged |
+//! | `gcntextnotice` (any case) | UTF-8 text                   | `GCNTextNotice.deserialize(value)`   | `GcnTextNotice` |
+//! | `gcntextnotice` (any case) | not UTF-8                    | raises `UnicodeDecodeError`          | `Blob(value)`, warning logged |
+//! | `avro`, `external`      | anything                        | that model                           | `Blob(value)` |
 //! | unknown name            | anything                        | `Blob(value)`, warning               | `Blob(value)` |
 //! | not UTF-8               | anything                        | raises `UnicodeDecodeError`          | `Blob(value)` |
 //! | absent                  | `{"format": "blob", "content": C, ...}` | `JSONBlob(C)` (hop ≤ 0.5 envelope) | `Json(C)` |
@@ -46,6 +71,10 @@
 //! | any                     | null (Kafka tombstone)          | raises (`None.decode`)               | `Blob(empty)` |
 //!
 //! Format names match ASCII case-insensitively (hop upper-cases them).
+//! Where hop raises, skotch keeps reading: the message is a Blob of the
+//! exact bytes and the reason is logged as a warning (the model's own
+//! `deserialize`, e.g. [`VoEvent::deserialize`], returns it as a
+//! [`DecodeError`]).
 //! JSON is read with serde_json, which differs from Python's `json` in two
 //! corners: `NaN`/`Infinity` are not JSON to it (such a value reads as a
 //! Blob), and integers beyond the 64-bit range become the nearest `f64`.
@@ -53,15 +82,31 @@
 use bytes::Bytes;
 use serde_json::Value;
 
+pub mod circular;
+pub mod gcn_text_notice;
+pub mod voevent;
+
+pub use circular::Circular;
+pub use gcn_text_notice::GcnTextNotice;
+pub use voevent::VoEvent;
+
 /// Format name of [`Message::Json`] (hop's `JSONBlob.format_name`).
 pub const JSON_FORMAT: &str = "json";
 /// Format name of [`Message::Blob`] (hop's `Blob`).
 pub const BLOB_FORMAT: &str = "blob";
+/// Format name of [`Message::VoEvent`] (hop's `VOEvent`, named after its
+/// class).
+pub const VOEVENT_FORMAT: &str = "voevent";
+/// Format name of [`Message::Circular`] (hop's `GCNCircular.format_name`).
+pub const CIRCULAR_FORMAT: &str = "circular";
+/// Format name of [`Message::GcnTextNotice`] (hop's `GCNTextNotice`, named
+/// after its class).
+pub const GCN_TEXT_NOTICE_FORMAT: &str = "gcntextnotice";
 /// Every format name hop-client 0.12 registers (`hop.models.get_models`).
 pub const HOP_FORMATS: [&str; 7] = [
-    "voevent",
-    "gcntextnotice",
-    "circular",
+    VOEVENT_FORMAT,
+    GCN_TEXT_NOTICE_FORMAT,
+    CIRCULAR_FORMAT,
     BLOB_FORMAT,
     JSON_FORMAT,
     "avro",
@@ -76,6 +121,13 @@ pub enum Message {
     Json(Value),
     /// Raw bytes (`_format: blob`; also any format skotch does not decode).
     Blob(Bytes),
+    /// A VOEvent 2.0 alert (`_format: voevent`; hop's `VOEvent`).
+    VoEvent(VoEvent),
+    /// A GCN circular (`_format: circular`; hop's `GCNCircular`).
+    Circular(Circular),
+    /// A GCN notice in its plain-text form (`_format: gcntextnotice`; hop's
+    /// `GCNTextNotice`).
+    GcnTextNotice(GcnTextNotice),
 }
 
 /// Why bytes could not become a message.
@@ -103,22 +155,186 @@ impl From<serde_json::Error> for ModelError {
     }
 }
 
+/// Why bytes (or a file) could not become a [`VoEvent`], [`Circular`] or
+/// [`GcnTextNotice`].
+///
+/// Byte positions count from the start of the text that was parsed (after
+/// a UTF-8 byte order mark).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The bytes are not UTF-8 (hop decodes them as UTF-8 and raises
+    /// `UnicodeDecodeError`).
+    #[error("not UTF-8 text: invalid byte at offset {valid_up_to}")]
+    NotUtf8 {
+        /// Length of the valid UTF-8 prefix.
+        valid_up_to: usize,
+    },
+    /// The XML declaration names an encoding skotch does not read, or the
+    /// document starts with a UTF-16 byte order mark.
+    #[error("unsupported XML encoding {encoding:?} (UTF-8, US-ASCII and ISO-8859-1 are read)")]
+    UnsupportedEncoding {
+        /// The declared (or detected) encoding.
+        encoding: String,
+    },
+    /// The XML is not well-formed.
+    #[error("XML syntax error at byte {position}: {message}")]
+    Xml {
+        /// Where the problem was found.
+        position: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The XML has a document type declaration. It is refused whole, so no
+    /// entity declared in it can ever be expanded (billion laughs,
+    /// external entities).
+    #[error("XML document type declarations (<!DOCTYPE ...>) are not accepted (byte {position})")]
+    Doctype {
+        /// Where the declaration starts.
+        position: u64,
+    },
+    /// An entity reference other than the five XML predefines
+    /// (`&lt; &gt; &amp; &apos; &quot;`) or a character reference.
+    #[error("unknown XML entity &{name}; at byte {position} (only &lt; &gt; &amp; &apos; &quot; and character references are accepted)")]
+    UnknownEntity {
+        /// The entity name.
+        name: String,
+        /// Where the reference is.
+        position: u64,
+    },
+    /// The XML is bigger or deeper than the limits in [`voevent`] allow.
+    #[error("XML {what} exceeds the limit of {limit} (at byte {position})")]
+    LimitExceeded {
+        /// Which limit (for example `nesting depth`).
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+        /// Where it was exceeded.
+        position: u64,
+    },
+    /// Well-formed XML (or JSON) that is not a VOEvent as hop-client reads
+    /// one: for example a root other than `voe:VOEvent`, no `ivorn`, or a
+    /// child hop's `VOEvent` dataclass has no field for.
+    #[error("not a VOEvent: {reason}")]
+    NotVoEvent {
+        /// What is missing or unexpected.
+        reason: String,
+    },
+    /// Well-formed JSON (or an RFC 822 text) that is not a GCN circular as
+    /// hop-client reads one.
+    #[error("not a GCN circular: {reason}")]
+    NotCircular {
+        /// What is missing or unexpected.
+        reason: String,
+    },
+    /// The text was meant to be JSON and is not.
+    #[error("invalid JSON: {message}")]
+    InvalidJson {
+        /// Line of the problem, from 1.
+        line: usize,
+        /// Column of the problem, from 1.
+        column: usize,
+        /// serde_json's description, including the position.
+        message: String,
+    },
+    /// A `load_file` could not read its file.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The kind of I/O error.
+        kind: std::io::ErrorKind,
+        /// The I/O error's description.
+        message: String,
+    },
+}
+
+impl From<serde_json::Error> for DecodeError {
+    fn from(e: serde_json::Error) -> Self {
+        DecodeError::InvalidJson {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<std::str::Utf8Error> for DecodeError {
+    fn from(e: std::str::Utf8Error) -> Self {
+        DecodeError::NotUtf8 {
+            valid_up_to: e.valid_up_to(),
+        }
+    }
+}
+
+/// Reads a whole file for a model's `load_file` (hop's `open(...).read()`).
+fn read_file(path: &std::path::Path) -> Result<Vec<u8>, DecodeError> {
+    std::fs::read(path).map_err(|e| DecodeError::Io {
+        path: path.display().to_string(),
+        kind: e.kind(),
+        message: e.to_string(),
+    })
+}
+
+/// The alert models [`Message::deserialize`] decodes, by `_format` name.
+#[derive(Clone, Copy)]
+enum AlertFormat {
+    VoEvent,
+    Circular,
+    GcnTextNotice,
+}
+
+impl AlertFormat {
+    fn from_name(name: &[u8]) -> Option<Self> {
+        [
+            (VOEVENT_FORMAT, AlertFormat::VoEvent),
+            (CIRCULAR_FORMAT, AlertFormat::Circular),
+            (GCN_TEXT_NOTICE_FORMAT, AlertFormat::GcnTextNotice),
+        ]
+        .into_iter()
+        .find(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes()))
+        .map(|(_, f)| f)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            AlertFormat::VoEvent => VOEVENT_FORMAT,
+            AlertFormat::Circular => CIRCULAR_FORMAT,
+            AlertFormat::GcnTextNotice => GCN_TEXT_NOTICE_FORMAT,
+        }
+    }
+
+    fn decode(self, value: &Bytes) -> Result<Message, DecodeError> {
+        Ok(match self {
+            AlertFormat::VoEvent => Message::VoEvent(VoEvent::deserialize(value.clone())?),
+            AlertFormat::Circular => Message::Circular(Circular::deserialize(value)?),
+            AlertFormat::GcnTextNotice => {
+                Message::GcnTextNotice(GcnTextNotice::deserialize(value.clone())?)
+            }
+        })
+    }
+}
+
 impl Message {
     /// A Blob message.
     pub fn blob(bytes: impl Into<Bytes>) -> Self {
         Message::Blob(bytes.into())
     }
 
-    /// The `_format` header value for this model: `json` or `blob`.
+    /// The `_format` header value for this model: `json`, `blob`,
+    /// `voevent`, `circular` or `gcntextnotice`.
     pub fn format_name(&self) -> &'static str {
         match self {
             Message::Json(_) => JSON_FORMAT,
             Message::Blob(_) => BLOB_FORMAT,
+            Message::VoEvent(_) => VOEVENT_FORMAT,
+            Message::Circular(_) => CIRCULAR_FORMAT,
+            Message::GcnTextNotice(_) => GCN_TEXT_NOTICE_FORMAT,
         }
     }
 
     /// The record value hop-client would write for this message (see the
-    /// module docs for the JSON form).
+    /// module docs for each model's form).
     pub fn serialize(&self) -> Bytes {
         match self {
             Message::Json(v) => {
@@ -127,6 +343,9 @@ impl Message {
                 Bytes::from(out)
             }
             Message::Blob(b) => b.clone(),
+            Message::VoEvent(v) => v.serialize(),
+            Message::Circular(c) => c.serialize(),
+            Message::GcnTextNotice(n) => n.serialize(),
         }
     }
 
@@ -139,6 +358,17 @@ impl Message {
     /// hop-client's fallbacks (table in the module docs). Never fails: what
     /// cannot be decoded is a Blob of the exact bytes.
     pub fn deserialize(format: Option<&[u8]>, payload: Option<&Bytes>) -> Message {
+        // A tombstone (null value) has nothing to decode: hop raises on it,
+        // skotch returns an empty Blob whatever the format.
+        if let (Some(alert), Some(value)) = (format.and_then(AlertFormat::from_name), payload) {
+            return match alert.decode(value) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(format = alert.name(), error = %e, "message does not decode as its _format says; returned as a blob");
+                    Message::Blob(value.clone())
+                }
+            };
+        }
         let payload = payload.cloned().unwrap_or_default();
         match format {
             Some(f) if f.eq_ignore_ascii_case(JSON_FORMAT.as_bytes()) => {
@@ -176,8 +406,9 @@ impl Message {
 
 /// hop-client ≤ 0.5 wrapped every message as `{"format": F, "content": C}`
 /// with no headers; `F == "blob"` was its label for plain JSON. hop still
-/// unwraps that case to `JSONBlob(C)`. Other envelopes named models skotch
-/// does not build, so the document is kept whole.
+/// unwraps that case to `JSONBlob(C)`. Other envelopes name models hop
+/// builds from `C` without their raw form (a VOEvent built so has empty
+/// `_raw` and would re-publish as nothing), so the document is kept whole.
 fn unwrap_legacy_envelope(v: Value) -> Value {
     match v {
         Value::Object(mut map)
@@ -212,6 +443,56 @@ impl From<&'static [u8]> for Message {
     fn from(b: &'static [u8]) -> Self {
         Message::Blob(Bytes::from_static(b))
     }
+}
+
+impl From<VoEvent> for Message {
+    fn from(v: VoEvent) -> Self {
+        Message::VoEvent(v)
+    }
+}
+
+impl From<Circular> for Message {
+    fn from(c: Circular) -> Self {
+        Message::Circular(c)
+    }
+}
+
+impl From<GcnTextNotice> for Message {
+    fn from(n: GcnTextNotice) -> Self {
+        Message::GcnTextNotice(n)
+    }
+}
+
+// --- Python `str` whitespace -------------------------------------------------
+
+/// Python's `str.isspace` for one character (Unicode White_Space plus the
+/// separators U+001C..U+001F, which Python counts and Rust does not).
+/// hop's text models strip with Python's rules, so ours must too.
+fn py_isspace(c: char) -> bool {
+    matches!(
+        c,
+        '\t'..='\r'
+            | '\u{1c}'..='\u{20}'
+            | '\u{85}'
+            | '\u{a0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200a}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202f}'
+            | '\u{205f}'
+            | '\u{3000}'
+    )
+}
+
+/// Python's `s.strip()`.
+fn py_strip(s: &str) -> &str {
+    s.trim_matches(py_isspace)
+}
+
+/// Python's `s.lstrip()`.
+fn py_lstrip(s: &str) -> &str {
+    s.trim_start_matches(py_isspace)
 }
 
 // --- Python `json.dumps` (default arguments) -------------------------------
@@ -387,9 +668,20 @@ mod tests {
         assert_eq!(de(Some(b"JSON"), j), Message::Json(json!({"a": 1})));
         assert_eq!(de(Some(b"blob"), j), blob(j));
         assert_eq!(de(Some(b"Blob"), j), blob(j));
-        for other in HOP_FORMATS.iter().filter(|f| **f != "json") {
+        // `{"a":1}` is neither a VOEvent nor a circular, so those stay
+        // Blobs; but every UTF-8 text is a GCN text notice to hop (here one
+        // field, `{"a"` = `1}`).
+        for other in HOP_FORMATS
+            .iter()
+            .filter(|f| **f != "json" && **f != GCN_TEXT_NOTICE_FORMAT)
+        {
             assert_eq!(de(Some(other.as_bytes()), j), blob(j), "{other}");
         }
+        let Message::GcnTextNotice(n) = de(Some(b"gcntextnotice"), j) else {
+            panic!("not a notice");
+        };
+        assert_eq!(&n.raw()[..], j);
+        assert_eq!(n.get("{\"a\""), Some("1}"));
         assert_eq!(de(Some(b"no-such-model"), j), blob(j));
         assert_eq!(de(Some(b""), j), blob(j));
         assert_eq!(de(Some(b"\xff"), j), blob(j));
@@ -528,6 +820,73 @@ mod tests {
         assert_eq!(Message::blob("x"), blob(b"x"));
         assert_eq!(Message::from(&b"y"[..]), blob(b"y"));
         assert_eq!(&blob(b"\x00").serialize()[..], b"\x00");
+    }
+
+    #[test]
+    fn alert_formats_decode_by_name() {
+        let xml: &[u8] = b"<voe:VOEvent ivorn=\"ivo://x#y\"/>";
+        let m = de(Some(b"VoEvent"), xml);
+        assert!(
+            matches!(&m, Message::VoEvent(v) if v.ivorn() == "ivo://x#y"),
+            "{m:?}"
+        );
+        assert_eq!(m.format_name(), "voevent");
+        assert_eq!(&m.serialize()[..], xml);
+        assert_eq!(m.content_bytes(), m.serialize());
+
+        let circular: &[u8] = br#"{"header": {"title": "T"}, "body": "b"}"#;
+        let m = de(Some(b"circular"), circular);
+        let want = Circular::new(json!({"title": "T"}).as_object().unwrap().clone(), "b");
+        assert_eq!(m, Message::Circular(want.clone()));
+        assert_eq!(m.format_name(), "circular");
+        assert_eq!(&m.serialize()[..], circular);
+
+        let notice: &[u8] = b"TITLE: GCN/TEST NOTICE\n";
+        let m = de(Some(b"gcntextnotice"), notice);
+        assert!(
+            matches!(&m, Message::GcnTextNotice(n) if n.get("title") == Some("GCN/TEST NOTICE"))
+        );
+        assert_eq!(m.format_name(), "gcntextnotice");
+        assert_eq!(&m.serialize()[..], notice);
+
+        // What does not decode is a Blob of the exact bytes.
+        assert_eq!(de(Some(b"voevent"), b"<nope/>"), blob(b"<nope/>"));
+        assert_eq!(
+            de(Some(b"circular"), b"TITLE: x\n\nb"),
+            blob(b"TITLE: x\n\nb")
+        );
+        // A tombstone is an empty Blob whatever the format.
+        for f in [VOEVENT_FORMAT, CIRCULAR_FORMAT, GCN_TEXT_NOTICE_FORMAT] {
+            assert_eq!(Message::deserialize(Some(f.as_bytes()), None), blob(b""));
+        }
+        // Without a _format header only JSON is tried (hop guesses no more).
+        assert_eq!(de(None, xml), blob(xml));
+        assert_eq!(de(None, notice), blob(notice));
+        // Names, conversions.
+        assert_eq!(HOP_FORMATS[..3], ["voevent", "gcntextnotice", "circular"]);
+        assert_eq!(Message::from(want).format_name(), "circular");
+        let v = VoEvent::from_xml(xml).unwrap();
+        assert_eq!(Message::from(v.clone()), Message::VoEvent(v));
+        let n = GcnTextNotice::from_text(notice).unwrap();
+        assert_eq!(Message::from(n.clone()), Message::GcnTextNotice(n));
+    }
+
+    #[test]
+    fn python_whitespace() {
+        for c in [
+            '\t', '\n', '\u{b}', '\u{c}', '\r', '\u{1c}', '\u{1f}', ' ', '\u{85}', '\u{a0}',
+            '\u{1680}', '\u{2000}', '\u{200a}', '\u{2028}', '\u{2029}', '\u{202f}', '\u{205f}',
+            '\u{3000}',
+        ] {
+            assert!(py_isspace(c), "{c:?}");
+        }
+        for c in [
+            'a', '\u{0}', '\u{8}', '\u{e}', '\u{1b}', '\u{180e}', '\u{200b}', '\u{feff}',
+        ] {
+            assert!(!py_isspace(c), "{c:?}");
+        }
+        assert_eq!(py_strip("\u{1f} a \u{3000}"), "a");
+        assert_eq!(py_lstrip(" \ta "), "a ");
     }
 
     fn arb_json() -> impl Strategy<Value = Value> {
