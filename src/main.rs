@@ -14,10 +14,10 @@ use base64::Engine;
 use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
-use skotch::client::{Admin, Compression};
+use skotch::client::Compression;
 use skotch::stream::{
-    CredentialSource, GroupOptions, GroupProtocol, Headers, KafkaUrl, Message, Metadata,
-    StartPosition, Stream, StreamError, WriteOptions,
+    CredentialSource, GroupOptions, GroupProtocol, Headers, Message, Metadata, StartPosition,
+    Stream, StreamError, WriteOptions,
 };
 
 mod auth_cmd;
@@ -145,7 +145,7 @@ enum Command {
         #[command(subcommand)]
         cmd: auth_cmd::AuthCommand,
     },
-    /// List the topics of the cluster.
+    /// List the topics of the cluster (the same as `topics list`).
     ListTopics {
         /// kafka://[user@]broker[:port][,...]/
         url: String,
@@ -295,7 +295,9 @@ async fn run(cli: Cli) -> CliResult {
             let delimiter = unescape(&delimiter)?;
             subscribe(&stream, &url, json, &delimiter).await
         }
-        Command::ListTopics { url, all } => list_topics(&stream, &url, all, cli.timeout).await,
+        Command::ListTopics { url, all } => {
+            topics_cmd::list(&url, all, false, &stream, cli.timeout).await
+        }
         Command::Groups { cmd } => groups_cmd::run(cmd, &stream, cli.timeout).await,
         Command::Topics { cmd } => topics_cmd::run(cmd, &stream, cli.timeout).await,
         Command::Version => cli_support::emit(&format!(
@@ -525,25 +527,6 @@ async fn subscribe(stream: &Stream, url: &str, as_json: bool, delimiter: &[u8]) 
     }
     // Commit what was done and leave the group.
     reader.close().await.map_err(err)
-}
-
-async fn list_topics(stream: &Stream, url: &str, all: bool, timeout_ms: u64) -> CliResult {
-    let url: KafkaUrl = url
-        .parse()
-        .map_err(|e: skotch::stream::UrlError| e.to_string())?;
-    let client = stream.client(&url).await.map_err(err)?;
-    let topics = Admin::new(client)
-        .timeout(Duration::from_millis(timeout_ms))
-        .list_topics()
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut out = std::io::stdout().lock();
-    for t in topics.iter().filter(|t| all || !t.is_internal) {
-        if url.topics.is_empty() || url.topics.contains(&t.name) {
-            let _ = writeln!(out, "{}\t{} partitions", t.name, t.partitions.len());
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

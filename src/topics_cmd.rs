@@ -153,7 +153,8 @@ fn is_unknown_topic(e: &Error) -> bool {
             if *code == skotch::protocol::error::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
 }
 
-async fn list(
+/// `topics list` (also the older `list-topics`).
+pub(crate) async fn list(
     url: &str,
     all: bool,
     as_json: bool,
