@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -16,8 +16,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use skotch::client::Compression;
 use skotch::stream::{
-    CredentialSource, GroupOptions, GroupProtocol, Headers, Message, Metadata, StartPosition,
-    Stream, StreamError, WriteOptions,
+    CredentialSource, FsyncPolicy, GroupOptions, GroupProtocol, Headers, JournalOptions, Message,
+    Metadata, RobustWriter, StartPosition, Stream, StreamError, WriteOptions,
 };
 
 mod auth_cmd;
@@ -81,6 +81,18 @@ enum Command {
         /// lz4 1-17, zstd -131072-22; the codec's default when absent.
         #[arg(long, allow_hyphen_values = true)]
         compression_level: Option<i32>,
+        /// Journal every message in this file before sending it, and first
+        /// re-send, in order, what an earlier run left unacknowledged in it
+        /// (hop's RobustProducer): at least once, across crashes. Stdin is
+        /// then published line by line as it comes (a bad line stops there).
+        #[arg(long, value_name = "PATH")]
+        journal: Option<PathBuf>,
+        /// With --journal: when the journal is fsynced. every: each batch
+        /// of messages before it is sent (survives a power loss); interval:
+        /// at most every 200 ms (survives a crash of skotch, not of the
+        /// machine); never.
+        #[arg(long, value_enum, default_value_t = Fsync::Every, requires = "journal")]
+        fsync: Fsync,
     },
     /// Print messages from the URL's topics.
     Subscribe {
@@ -165,6 +177,12 @@ enum Format {
     Circular,
     /// GCN text notice files (hop's GCNTEXTNOTICE), sent byte for byte.
     Gcntextnotice,
+    /// Avro container files holding one record (hop's AVRO), re-encoded
+    /// as hop does (null codec).
+    Avro,
+    /// JSON files `{"url": ...}` pointing at content stored elsewhere
+    /// (hop's EXTERNAL), sent as `{"url": ...}`.
+    External,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -190,6 +208,23 @@ impl From<Codec> for Compression {
             Codec::Snappy => Compression::Snappy,
             Codec::Lz4 => Compression::Lz4,
             Codec::Zstd => Compression::Zstd,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Fsync {
+    Every,
+    Interval,
+    Never,
+}
+
+impl From<Fsync> for FsyncPolicy {
+    fn from(f: Fsync) -> Self {
+        match f {
+            Fsync::Every => FsyncPolicy::EveryAppend,
+            Fsync::Interval => FsyncPolicy::Interval(Duration::from_millis(200)),
+            Fsync::Never => FsyncPolicy::Never,
         }
     }
 }
@@ -252,6 +287,8 @@ async fn run(cli: Cli) -> CliResult {
             topic,
             compression,
             compression_level,
+            journal,
+            fsync,
         } => {
             stream.options.compression = compression.into();
             stream.options.compression_level = compression_level;
@@ -259,7 +296,19 @@ async fn run(cli: Cli) -> CliResult {
                 Duration::try_from_secs_f64(produce_timeout).map_err(|_| {
                     format!("--produce-timeout {produce_timeout}: expected seconds, 0 or more")
                 })?;
-            publish(&stream, &url, &files, format, &headers, test, topic).await
+            match journal {
+                Some(journal) => {
+                    let options = WriteOptions {
+                        topic,
+                        headers: parse_headers(&headers)?,
+                        test,
+                        key: None,
+                    };
+                    let fsync = fsync.into();
+                    publish_journaled(&stream, &url, &journal, fsync, &files, format, options).await
+                }
+                None => publish(&stream, &url, &files, format, &headers, test, topic).await,
+            }
         }
         Command::Subscribe {
             url,
@@ -344,6 +393,13 @@ fn to_message(data: Vec<u8>, format: Format, what: &str) -> Result<Message, Stri
         Format::Gcntextnotice => GcnTextNotice::from_text(data)
             .map(Message::GcnTextNotice)
             .map_err(failed),
+        // `AvroBlob.load_file`: single_record=True, so one record.
+        Format::Avro => skotch::stream::Avro::deserialize(data.into())
+            .map(Message::Avro)
+            .map_err(failed),
+        Format::External => skotch::stream::External::load(&data)
+            .map(Message::External)
+            .map_err(failed),
     }
 }
 
@@ -412,6 +468,136 @@ async fn publish(
     Ok(())
 }
 
+/// `publish --journal`: through a [`RobustWriter`], which journals each
+/// message before sending it and first re-sends what an earlier run left
+/// unacknowledged. Input is read as it comes (stdin line by line, or file
+/// by file): a line is the journal's once written to it, so a crash loses
+/// at most the lines read but not yet journaled. Ctrl-C / SIGTERM: read no
+/// more, deliver what was queued; a second signal aborts (what is not
+/// acknowledged stays in the journal for the next run).
+async fn publish_journaled(
+    stream: &Stream,
+    url: &str,
+    journal: &Path,
+    fsync: FsyncPolicy,
+    files: &[PathBuf],
+    format: Format,
+    options: WriteOptions,
+) -> CliResult {
+    if files.is_empty() && !matches!(format, Format::Json | Format::Blob) {
+        return Err(
+            "reading stdin is only allowed for the blob and json formats; give files".into(),
+        );
+    }
+    let mut shutdown = signals::Shutdown::install();
+    let journal_options = JournalOptions {
+        fsync,
+        ..Default::default()
+    };
+    let mut writer = RobustWriter::open(stream, url, journal, journal_options)
+        .await
+        .map_err(|e| e.to_string())?;
+    if writer.resent() > 0 {
+        eprintln!(
+            "skotch: re-sending {} message(s) left unacknowledged in journal {}",
+            writer.resent(),
+            journal.display()
+        );
+    }
+    let mut input = read_input(files.to_vec())?;
+    let mut interrupted = false;
+    let mut failure = None;
+    loop {
+        let item = tokio::select! {
+            item = input.recv() => item,
+            () = shutdown.requested() => { interrupted = true; break; }
+        };
+        let Some(item) = item else { break };
+        let message = match item.and_then(|(data, what)| to_message(data, format, &what)) {
+            Ok(m) => m,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        tokio::select! {
+            r = writer.write_with(message, options.clone()) => {
+                if let Err(e) = r {
+                    failure = Some(e.to_string());
+                    break;
+                }
+            }
+            () = shutdown.requested() => { interrupted = true; break; }
+        }
+    }
+    drop(input);
+    let stats = writer.close().await.map_err(|e| {
+        format!(
+            "{e}{}",
+            failure
+                .as_deref()
+                .map(|f| format!(" (and the input stopped: {f})"))
+                .unwrap_or_default()
+        )
+    })?;
+    let resent = if stats.resent > 0 {
+        format!(", {} of them re-sent from the journal", stats.resent)
+    } else {
+        String::new()
+    };
+    if let Some(f) = failure {
+        return Err(format!(
+            "{f} (published the {} message(s) before it{resent})",
+            stats.delivered
+        ));
+    }
+    if interrupted {
+        eprintln!(
+            "skotch: interrupted: published {} message(s){resent}",
+            stats.delivered
+        );
+    }
+    tracing::info!(count = stats.delivered, resent = stats.resent, "published");
+    Ok(())
+}
+
+/// One message's bytes and its name for errors, or why reading failed.
+type InputItem = Result<(Vec<u8>, String), String>;
+
+/// Reads stdin line by line (or each file) on a thread of its own, as the
+/// input comes; a blocked read never holds up the runtime or its exit.
+fn read_input(files: Vec<PathBuf>) -> Result<tokio::sync::mpsc::Receiver<InputItem>, String> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let read = move || {
+        if files.is_empty() {
+            for (n, line) in std::io::stdin().lock().lines().enumerate() {
+                let item = line
+                    .map(|l| (l.into_bytes(), format!("stdin line {}", n + 1)))
+                    .map_err(|e| format!("reading stdin: {e}"));
+                let last = item.is_err();
+                if tx.blocking_send(item).is_err() || last {
+                    return;
+                }
+            }
+        } else {
+            for f in files {
+                let item = std::fs::read(&f)
+                    .map(|data| (data, f.display().to_string()))
+                    .map_err(|e| format!("{}: {e}", f.display()));
+                let last = item.is_err();
+                if tx.blocking_send(item).is_err() || last {
+                    return;
+                }
+            }
+        }
+    };
+    std::thread::Builder::new()
+        .name("skotch-input".into())
+        .spawn(read)
+        .map_err(|e| format!("cannot start the input thread: {e}"))?;
+    Ok(rx)
+}
+
 /// Bytes as JSON: a string when they are UTF-8, else `{"base64": ...}`.
 fn bytes_json(b: &[u8]) -> Value {
     match std::str::from_utf8(b) {
@@ -436,6 +622,9 @@ fn record_json(m: &Message, md: &Metadata) -> Value {
             Message::VoEvent(v) => v.to_json(),
             Message::Circular(c) => c.to_json(),
             Message::GcnTextNotice(n) => n.to_json(),
+            // The record (or records) as JSON, bytes as elsewhere here.
+            Message::Avro(a) => a.content().to_json_with(&bytes_json),
+            Message::External(e) => json!({"url": e.url}),
             _ => Value::Null,
         },
     })
@@ -480,10 +669,10 @@ fn unescape(text: &str) -> Result<Vec<u8>, String> {
 
 /// A message as `hop subscribe` prints it: `bytes(message)` (JSON as
 /// skotch writes it, the XML of a VOEvent, hop's text of a circular, a
-/// notice's text, a blob's bytes).
+/// notice's text, a blob's bytes, an Avro message's re-encoded container
+/// file: hop 0.13's `subscribe` writes `bytes(message)`, not `str`).
 fn printed(m: &Message) -> Bytes {
     match m {
-        Message::Json(v) => Bytes::from(v.to_string()),
         Message::Circular(c) => Bytes::from(c.to_rfc822()),
         other => other.serialize(),
     }

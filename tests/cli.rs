@@ -1,6 +1,8 @@
 //! The `skotch` binary against the real broker: publish then subscribe
-//! round trip, list-topics, and one-line errors for a bad URL, an
-//! unreachable broker, an unknown topic and invalid JSON.
+//! round trip, list-topics, one-line errors for a bad URL, an
+//! unreachable broker, an unknown topic and invalid JSON, and Ctrl-C
+//! (SIGINT) during `subscribe` and `publish` (with and without
+//! `--journal`; a second one aborts with 130).
 
 mod common;
 
@@ -334,11 +336,7 @@ async fn subscribe_commits_and_leaves_on_sigint() {
         let got: Vec<String> = lines.by_ref().take(5).map(Result::unwrap).collect();
         // SIGINT once everything was printed; the process keeps waiting
         // for more records otherwise (no --until-eos).
-        let kill = Command::new("kill")
-            .args(["-INT", &pid.to_string()])
-            .status()
-            .expect("kill");
-        assert!(kill.success());
+        sigint(pid);
         let rest: Vec<String> = lines.map(Result::unwrap).collect();
         (got, rest)
     });
@@ -377,4 +375,281 @@ async fn subscribe_commits_and_leaves_on_sigint() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["state"], "Empty", "the member left: {v}");
     assert_eq!(v["members"], serde_json::json!([]), "{v}");
+}
+
+/// Waits at most `secs` for the child's exit and output; kills it (and
+/// fails) when it takes longer.
+async fn wait_output(child: std::process::Child, secs: u64) -> Output {
+    let pid = child.id();
+    let waited = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap());
+    match tokio::time::timeout(std::time::Duration::from_secs(secs), waited).await {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("skotch did not exit within {secs} s");
+        }
+    }
+}
+
+fn sigint(pid: u32) {
+    let kill = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+}
+
+/// The sum of the high watermarks of `topic`'s partitions `0..partitions`.
+async fn high_watermark(client: &skotch::client::Client, topic: &str, partitions: i32) -> i64 {
+    let tps: Vec<skotch::client::TopicPartition> = (0..partitions)
+        .map(|p| skotch::client::TopicPartition::new(topic, p))
+        .collect();
+    skotch::client::Admin::new(client.clone())
+        .end_offsets(&tps)
+        .await
+        .unwrap()
+        .values()
+        .sum()
+}
+
+/// Polls until the topic holds at least `n` records (60 s at most).
+async fn wait_for_records(client: &skotch::client::Client, topic: &str, partitions: i32, n: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let hw = high_watermark(client, topic, partitions).await;
+        if hw >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the topic reached only {hw} records in 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// The number in "published N" of the CLI's stderr.
+fn published_count(stderr: &str) -> i64 {
+    let at = stderr
+        .find("published ")
+        .unwrap_or_else(|| panic!("no count in {stderr}"));
+    stderr[at + "published ".len()..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {stderr}"))
+}
+
+/// Ctrl-C (SIGINT) while `publish` queues (100 MB of input, three times
+/// `buffer.memory`, so queueing waits for the broker): it queues nothing
+/// more, delivers what it queued, says how many it published and exits 0;
+/// the topic holds exactly that many.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_sigint_delivers_what_it_queued() {
+    const LINES: usize = 1600;
+    let client = common::client().await;
+    let topic = common::create_topic(&client, "cli-sigint-publish", 3).await;
+    let url = format!("kafka://{}/{topic}", common::bootstrap());
+    let mut child = Command::new(common::skotch_bin())
+        .args(["publish", &url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run skotch");
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let line = format!("{}\n", "x".repeat(64 * 1024 - 1));
+        for _ in 0..LINES {
+            if stdin.write_all(line.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    // The first records are in: the writer is open, the input read, the
+    // signal handler installed; most of the input is still to be queued.
+    wait_for_records(&client, &topic, 3, 1).await;
+    sigint(child.id());
+    let out = wait_output(child, 120).await;
+    feeder.join().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "exit {:?}: {err}", out.status);
+    assert!(err.contains("stopping"), "{err}");
+    assert!(err.contains(&format!(" of {LINES} messages")), "{err}");
+    let published = published_count(&err);
+    eprintln!("{}", err.trim_end());
+    assert!(published > 0 && published < LINES as i64, "{err}");
+    assert_eq!(
+        high_watermark(&client, &topic, 3).await,
+        published,
+        "the topic holds exactly what was published"
+    );
+    let _ = skotch::client::Admin::new(client)
+        .delete_topics(&[topic])
+        .await;
+}
+
+/// `publish --journal` reads stdin as it comes: Ctrl-C while lines keep
+/// coming stops reading, delivers what was queued, says how many were
+/// published and exits 0; the topic holds exactly that many, and the
+/// journal is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_journal_sigint_delivers_what_it_queued() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let client = common::client().await;
+    let topic = common::create_topic(&client, "cli-sigint-journal", 1).await;
+    let url = format!("kafka://{}/{topic}", common::bootstrap());
+    let dir = common::TempDir::new("skotch-cli-journal");
+    let journal = dir.0.join("publisher.journal");
+    let mut child = Command::new(common::skotch_bin())
+        .args(["publish", "--journal", journal.to_str().unwrap(), &url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run skotch");
+    let mut stdin = child.stdin.take().unwrap();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let feeder = {
+        let stop = stop.clone();
+        // A slow stdin that never ends by itself: 20 lines every 10 ms.
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::Acquire) && n < 200_000 {
+                let chunk: String = (n..n + 20).map(|i| format!("line {i}\n")).collect();
+                if stdin.write_all(chunk.as_bytes()).is_err() {
+                    return;
+                }
+                n += 20;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        })
+    };
+    wait_for_records(&client, &topic, 1, 100).await;
+    sigint(child.id());
+    let out = wait_output(child, 60).await;
+    stop.store(true, Ordering::Release);
+    feeder.join().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "exit {:?}: {err}", out.status);
+    assert!(err.contains("stopping"), "{err}");
+    assert!(err.contains("interrupted: published "), "{err}");
+    let published = published_count(&err);
+    eprintln!("{}", err.trim_end());
+    assert!(published >= 100, "{err}");
+    assert_eq!(
+        high_watermark(&client, &topic, 1).await,
+        published,
+        "the topic holds exactly what was published"
+    );
+    assert_eq!(
+        std::fs::metadata(&journal).unwrap().len(),
+        skotch::stream::journal::FILE_HEADER_LEN,
+        "nothing left in the journal"
+    );
+}
+
+/// A second Ctrl-C aborts with exit code 130; with `--journal`, what was
+/// not acknowledged stays in the journal, and the next run re-sends it
+/// (here: a journal left by an earlier run, and a broker that cannot be
+/// reached, so the first signal finds the publisher still connecting).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_journal_second_sigint_aborts_and_keeps_the_journal() {
+    use skotch::stream::{Journal, JournalMessage};
+    use std::io::BufRead;
+    let client = common::client().await;
+    let topic = common::create_topic(&client, "cli-sigint-abort", 1).await;
+    let dir = common::TempDir::new("skotch-cli-journal");
+    let journal = dir.0.join("publisher.journal");
+    {
+        let (mut j, _) = Journal::open(&journal).unwrap();
+        for i in 0..5 {
+            j.append(&JournalMessage {
+                topic: topic.clone(),
+                value: Some(bytes::Bytes::from(format!("kept {i}"))),
+                headers: vec![
+                    (
+                        "_id".into(),
+                        Some(bytes::Bytes::copy_from_slice(
+                            uuid::Uuid::new_v4().as_bytes(),
+                        )),
+                    ),
+                    ("_format".into(), Some(bytes::Bytes::from_static(b"blob"))),
+                ],
+                ..Default::default()
+            })
+            .unwrap();
+        }
+    }
+    let journal_arg = journal.to_str().unwrap().to_string();
+    let mut child = Command::new(common::skotch_bin())
+        .args([
+            "publish",
+            "--journal",
+            &journal_arg,
+            &format!("kafka://127.0.0.1:1/{topic}"),
+            "--timeout",
+            "60000",
+        ])
+        .env("SKOTCH_LOG", "skotch_client=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run skotch");
+    let stderr_pipe = child.stderr.take().unwrap();
+    let pid = child.id();
+    let signalled = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stderr_pipe).lines();
+        let mut seen = Vec::new();
+        let mut signals = 0;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            // Connecting: the journal is open and the handler installed.
+            if signals == 0 && line.contains("connecting") {
+                sigint(pid);
+                signals = 1;
+            } else if signals == 1 && line.contains("stopping") {
+                sigint(pid);
+                signals = 2;
+            }
+            seen.push(line);
+        }
+        seen.join("\n")
+    });
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(60), signalled)
+        .await
+        .expect("two signals and an exit within 60 s")
+        .unwrap();
+    let status = wait_output(child, 10).await.status;
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(seen.contains("aborted"), "{seen}");
+    let data = std::fs::read(&journal).unwrap();
+    let pending = Journal::recover_from_bytes(&data).unwrap().pending;
+    assert_eq!(
+        pending.len(),
+        5,
+        "the journal kept what was not acknowledged"
+    );
+
+    // The next run (no new input) re-sends them.
+    let url = format!("kafka://{}/{topic}", common::bootstrap());
+    let o = skotch(&["publish", "--journal", &journal_arg, &url], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("re-sending 5 message(s)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = skotch(&["subscribe", &url, "-s", "earliest", "-e"], "");
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        "kept 0\nkept 1\nkept 2\nkept 3\nkept 4\n"
+    );
+    assert_eq!(
+        std::fs::metadata(&journal).unwrap().len(),
+        skotch::stream::journal::FILE_HEADER_LEN
+    );
 }

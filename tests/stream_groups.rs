@@ -15,30 +15,7 @@ use skotch::stream::{
     TopicPartition,
 };
 
-async fn write_numbers(url: &str, range: std::ops::Range<i64>) {
-    let mut w = Stream::new().open_writer(url).await.expect("writer");
-    for i in range {
-        w.write(Message::Json(json!({ "n": i })))
-            .await
-            .expect("write");
-    }
-    w.close().await.expect("close");
-}
-
-fn options(group: &str) -> GroupOptions {
-    let mut g = GroupOptions::new(group);
-    g.session_timeout = Duration::from_secs(6);
-    g.heartbeat_interval = Duration::from_millis(500);
-    g.commit_interval = Duration::from_millis(200);
-    g
-}
-
-fn number(m: &Message) -> i64 {
-    match m {
-        Message::Json(v) => v["n"].as_i64().expect("n"),
-        other => panic!("unexpected {other:?}"),
-    }
-}
+use common::stream::{committed, group_options, number, write_numbers};
 
 /// Read until the end of every assigned partition; the numbers read.
 async fn read_group(url: &str, g: GroupOptions) -> Vec<i64> {
@@ -64,17 +41,17 @@ async fn auto_commit_continues_where_the_last_reader_stopped() {
     let group = common::unique_topic("sg-auto");
     write_numbers(&url, 0..30).await;
     assert_eq!(
-        read_group(&url, options(&group)).await,
+        read_group(&url, group_options(&group)).await,
         (0..30).collect::<Vec<_>>()
     );
     write_numbers(&url, 30..40).await;
     assert_eq!(
-        read_group(&url, options(&group)).await,
+        read_group(&url, group_options(&group)).await,
         (30..40).collect::<Vec<_>>()
     );
     // KIP-848 reads the same committed offsets.
     write_numbers(&url, 40..45).await;
-    let mut g = options(&group);
+    let mut g = group_options(&group);
     g.protocol = skotch::stream::GroupProtocol::Consumer;
     assert_eq!(read_group(&url, g).await, (40..45).collect::<Vec<_>>());
 }
@@ -87,7 +64,7 @@ async fn manual_commit_commits_only_what_was_marked_done() {
     let group = common::unique_topic("sg-manual");
     write_numbers(&url, 0..20).await;
 
-    let mut g = options(&group);
+    let mut g = group_options(&group);
     g.auto_commit = false;
     let stream = Stream::new()
         .start_at(StartPosition::Earliest)
@@ -125,7 +102,7 @@ async fn skipped_test_messages_do_not_hold_manual_commits() {
     }
     w.close().await.expect("close");
 
-    let mut g = options(&group);
+    let mut g = group_options(&group);
     g.auto_commit = false;
     let stream = Stream::new()
         .start_at(StartPosition::Earliest)
@@ -144,13 +121,9 @@ async fn skipped_test_messages_do_not_hold_manual_commits() {
         vec![1, 2, 4, 5, 7, 8],
         "test messages 0, 3, 6, 9 skipped"
     );
-    let committed = skotch::client::Admin::new(client)
-        .list_group_offsets(&group)
-        .await
-        .expect("offsets");
     assert_eq!(
-        committed.get(&TopicPartition::new(topic.as_str(), 0)),
-        Some(&10),
+        committed(&client, &group, &topic).await,
+        Some(10),
         "the commit passed the skipped test messages, the last one included"
     );
 }
@@ -163,7 +136,7 @@ async fn concurrent_processing_resumes_at_the_first_failure() {
     let group = common::unique_topic("sg-heal");
     write_numbers(&url, 0..40).await;
 
-    let mut g = options(&group);
+    let mut g = group_options(&group);
     g.auto_commit = false;
     let stream = Stream::new()
         .start_at(StartPosition::Earliest)
@@ -197,7 +170,7 @@ async fn concurrent_processing_resumes_at_the_first_failure() {
     assert!(again.len() < 40 - 7, "done records came back: {again:?}");
 
     // A reader without auto_commit off is refused.
-    let stream = Stream::new().group(options(&group));
+    let stream = Stream::new().group(group_options(&group));
     let mut auto = stream.open_reader(&url).await.expect("reader");
     let r = process_concurrently(&mut auto, 2, |_m, _md| async { Ok::<(), String>(()) }).await;
     assert!(matches!(r, Err(ProcessError::NotManual)), "{r:?}");
@@ -224,9 +197,9 @@ async fn initial_offsets_override_committed_ones() {
     }
     w.close().await.expect("close");
     // Every record went to one partition; find it by reading.
-    let all = read_group(&url, options(&common::unique_topic("probe"))).await;
+    let all = read_group(&url, group_options(&common::unique_topic("probe"))).await;
     assert_eq!(all, (0..10).collect::<Vec<_>>());
-    let mut g = options(&group);
+    let mut g = group_options(&group);
     g.initial_offsets = vec![
         (TopicPartition::new(topic.clone(), 0), 6),
         (TopicPartition::new(topic.clone(), 1), 6),

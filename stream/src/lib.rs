@@ -30,30 +30,45 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod codec;
 pub mod concurrent;
+pub mod crash_policy;
 pub mod credentials;
+pub mod engine;
 pub mod headers;
 pub mod journal;
 pub mod metadata;
 pub mod models;
 pub mod options;
+pub mod robust_writer;
+pub mod sink;
 mod stream;
 pub mod url;
 
+pub use codec::{AvroCodec, Codec, CodecError, HopCodec, JsonCodec};
 pub use concurrent::{process_concurrently, ProcessError};
+pub use crash_policy::{CrashPolicy, DeadLetterOptions, Decision, RestartOptions};
 pub use credentials::{
     default_path, is_valid_hostname, Credential, CredentialError, CredentialStore, AUTH_FILE_ENV,
+};
+pub use engine::{
+    Engine, EngineError, EngineOptions, HandlerBuilder, HandlerOptions, Record, Records,
+    ShutdownHandle,
 };
 pub use headers::{HeaderError, Headers};
 pub use journal::{
     EntryId, FsyncPolicy, Journal, JournalError, JournalMessage, JournalOptions, Pending,
 };
 pub use metadata::Metadata;
-pub use models::{Circular, DecodeError, GcnTextNotice, Message, ModelError, VoEvent};
+pub use models::{
+    Avro, AvroValue, Circular, DecodeError, External, GcnTextNotice, Message, ModelError, VoEvent,
+};
 pub use options::{
     Auth, Compression, CredentialSource, GroupOptions, OptionError, SaslMechanism, StartPosition,
     StreamOptions,
 };
+pub use robust_writer::{RobustError, RobustStats, RobustWriter};
+pub use sink::Output;
 pub use skotch_client::{
     GroupHandle, GroupProtocol, ManualCommitListener, Password, RebalanceListener,
     SecurityProtocol, TopicPartition,

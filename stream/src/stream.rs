@@ -349,6 +349,18 @@ impl StreamReader {
     /// The next message with its metadata; `None` at the end of the
     /// stream (only with `until_eos`).
     pub async fn read_with_metadata(&mut self) -> Option<Result<(Message, Metadata)>> {
+        let (value, metadata) = match self.read_raw().await? {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        };
+        let format = crate::headers::format(&metadata.headers);
+        let msg = Message::deserialize(format, value.as_ref());
+        Some(Ok((msg, metadata)))
+    }
+
+    /// [`read_with_metadata`](Self::read_with_metadata) without the model:
+    /// the record's value as fetched (the engine's codecs decode it).
+    pub(crate) async fn read_raw(&mut self) -> Option<Result<(Option<Bytes>, Metadata)>> {
         loop {
             if let Some(mut r) = self.buffered.pop_front() {
                 // hop's ignoretest. A skipped test message is done at once,
@@ -386,9 +398,7 @@ impl StreamReader {
                     continue;
                 }
                 let metadata = to_metadata(&mut r);
-                let format = crate::headers::format(&metadata.headers);
-                let msg = Message::deserialize(format, r.value.as_ref());
-                return Some(Ok((msg, metadata)));
+                return Some(Ok((r.value, metadata)));
             }
             if self.done {
                 return None;
@@ -527,6 +537,43 @@ pub struct WriteOptions {
     pub key: Option<Bytes>,
 }
 
+/// What a write of `message` with `opts` sends, for [`StreamWriter`] and
+/// the robust writer: its topic (`opts.topic`, else the only one of
+/// `topics`), its headers (the user's, checked, then the standard ones)
+/// and its key.
+pub(crate) fn prepare_write(
+    opts: WriteOptions,
+    topics: &[String],
+    sender: Option<&str>,
+    message: &Message,
+) -> Result<PreparedWrite> {
+    opts.headers.validate()?;
+    let topic = match (opts.topic, topics) {
+        (Some(t), _) => t,
+        (None, [only]) => only.clone(),
+        (None, all) => return Err(StreamError::TopicRequired(all.len())),
+    };
+    let headers = with_standard_headers(
+        &opts.headers,
+        uuid::Uuid::new_v4(),
+        sender,
+        opts.test,
+        message.format_name(),
+    );
+    Ok(PreparedWrite {
+        topic,
+        headers,
+        key: opts.key,
+    })
+}
+
+/// See [`prepare_write`].
+pub(crate) struct PreparedWrite {
+    pub(crate) topic: String,
+    pub(crate) headers: Vec<(String, Bytes)>,
+    pub(crate) key: Option<Bytes>,
+}
+
 /// A stream opened for writing.
 pub struct StreamWriter {
     producer: Producer,
@@ -560,26 +607,16 @@ impl StreamWriter {
         opts: WriteOptions,
     ) -> Result<()> {
         let message = message.into();
-        opts.headers.validate()?;
-        let topic = match (opts.topic, self.topics.as_slice()) {
-            (Some(t), _) => t,
-            (None, [only]) => only.clone(),
-            (None, all) => return Err(StreamError::TopicRequired(all.len())),
-        };
-        let headers = with_standard_headers(
-            &opts.headers,
-            uuid::Uuid::new_v4(),
-            self.sender.as_deref(),
-            opts.test,
-            message.format_name(),
-        )
-        .into_iter()
-        .map(|(key, v)| Header::new(key, v))
-        .collect();
+        let prepared = prepare_write(opts, &self.topics, self.sender.as_deref(), &message)?;
+        let headers = prepared
+            .headers
+            .into_iter()
+            .map(|(key, v)| Header::new(key, v))
+            .collect();
         let record = ProducerRecord {
-            topic,
+            topic: prepared.topic,
             partition: None,
-            key: opts.key,
+            key: prepared.key,
             value: Some(message.serialize()),
             headers,
             timestamp: Some(
@@ -618,6 +655,12 @@ impl StreamWriter {
                 first: Box::new(first),
             }),
         }
+    }
+
+    /// The writer's producer and the `_sender` of its messages (the
+    /// engine shares one producer among its handlers).
+    pub(crate) fn into_parts(self) -> (Producer, Option<String>) {
+        (self.producer, self.sender)
     }
 
     /// Flush, then close the producer.

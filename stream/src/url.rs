@@ -22,7 +22,12 @@
 //!   A topic named twice is an error (it is almost certainly a typo).
 //! - The username selects which stored credential to use (hop-client); it is
 //!   never a password. `user:secret@` is rejected without echoing the secret.
-//!   Usernames are taken literally (no percent-decoding, as hop-client).
+//!   The username is percent-decoded as hop-client 0.13 does
+//!   (`urllib.parse.unquote`: `%XX` becomes that byte, a `%` not followed
+//!   by two hex digits stays as is), so `kafka://user%40example.org@host`
+//!   names `user@example.org`. Unlike Python, a decoded name that is not
+//!   UTF-8 is an error rather than a name with U+FFFD in it. `Display`
+//!   encodes it again, so a parsed URL prints back to an equal one.
 //! - Query strings (`?`) and fragments (`#`) are rejected: hop-client silently
 //!   ignores them, which hides mistakes.
 //! - Whitespace and control characters are rejected everywhere.
@@ -37,6 +42,28 @@ use std::collections::HashSet;
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::str::FromStr;
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// What `Display` escapes in a username: everything but RFC 3986's
+/// unreserved characters and sub-delimiters, so `@ : / % ? #`, spaces and
+/// non-ASCII print as `%XX` and parse back to the same name.
+const USERNAME_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'-')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b',');
 
 /// The broker port used when a URL names none (Kafka's default listener port).
 pub const DEFAULT_PORT: u16 = 9092;
@@ -138,7 +165,7 @@ impl fmt::Display for KafkaUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("kafka://")?;
         if let Some(user) = &self.username {
-            write!(f, "{user}@")?;
+            write!(f, "{}@", utf8_percent_encode(user, USERNAME_ESCAPES))?;
         }
         f.write_str(&self.bootstrap_servers())?;
         if !self.topics.is_empty() {
@@ -189,6 +216,14 @@ pub enum UrlError {
     #[error("invalid Kafka URL: ':' in the username at byte {position}; a password does not belong in the URL (credentials are selected by username)")]
     PasswordInUrl {
         /// Byte position of the `:`.
+        position: usize,
+    },
+    /// The username percent-decodes to bytes that are not UTF-8.
+    #[error(
+        "invalid Kafka URL: the username at byte {position} is not UTF-8 once percent-decoded"
+    )]
+    UsernameNotUtf8 {
+        /// Byte position of the username.
         position: usize,
     },
     /// No broker between `kafka://` (or `user@`) and the path.
@@ -335,6 +370,7 @@ impl UrlError {
             | TrailingJunk { position, .. }
             | EmptyUsername { position }
             | PasswordInUrl { position }
+            | UsernameNotUtf8 { position }
             | NoBrokers { position }
             | EmptyHost { position }
             | InvalidHostChar { position, .. }
@@ -409,7 +445,14 @@ impl FromStr for KafkaUrl {
                         position: start + colon,
                     });
                 }
-                (Some(user.to_string()), &authority[at + 1..], start + at + 1)
+                let user = percent_decode_str(user)
+                    .decode_utf8()
+                    .map_err(|_| UrlError::UsernameNotUtf8 { position: start })?;
+                (
+                    Some(user.into_owned()),
+                    &authority[at + 1..],
+                    start + at + 1,
+                )
             }
             None => (None, authority, start),
         };
@@ -715,6 +758,26 @@ mod tests {
     }
 
     #[test]
+    fn username_is_percent_decoded_as_hop_0_13() {
+        // hop-client 0.13 io.py: `username = unquote(username)`.
+        let u = url("kafka://user%40example.org@h/t");
+        assert_eq!(u.username.as_deref(), Some("user@example.org"));
+        assert_eq!(u.to_string(), "kafka://user%40example.org@h:9092/t");
+        // unquote keeps a '%' that starts no escape.
+        assert_eq!(url("kafka://a%zz%4@h").username.as_deref(), Some("a%zz%4"));
+        assert_eq!(
+            url("kafka://a%zz%4@h").to_string(),
+            "kafka://a%25zz%254@h:9092"
+        );
+        assert_eq!(url("kafka://caf%C3%A9@h").username.as_deref(), Some("café"));
+        assert_eq!(url("kafka://a%3Ab@h").username.as_deref(), Some("a:b"));
+        assert_eq!(
+            err("kafka://a%FF@h/t"),
+            UrlError::UsernameNotUtf8 { position: 8 }
+        );
+    }
+
+    #[test]
     fn error_username() {
         assert_eq!(err("kafka://@h/t"), UrlError::EmptyUsername { position: 8 });
         let e = err("kafka://user:hunter2@h/t");
@@ -922,7 +985,7 @@ mod tests {
                 .collect::<Vec<_>>()
         });
         (
-            proptest::option::of("[A-Za-z0-9._~!$&'()*+;=%,-]{1,20}"),
+            proptest::option::of("[A-Za-z0-9._~!$&'()*+;=%,:@/ é-]{1,20}"),
             proptest::collection::vec(broker, 1..4),
             topics,
         )

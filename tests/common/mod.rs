@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod stream;
 
 use std::path::PathBuf;
 use std::process::Command;

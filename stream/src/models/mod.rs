@@ -1,21 +1,22 @@
 //! Message models: what a message's bytes mean, as hop-client's
 //! `hop.models` and `hop.io.Deserializer` define it.
 //!
-//! skotch implements five of hop's models: the two general ones,
+//! skotch implements six of hop's models: the two general ones,
 //! [`Message::Json`] (hop's `JSONBlob`, format name `json`) and
 //! [`Message::Blob`] (raw bytes, format name `blob`), and three alert
 //! formats: [`Message::VoEvent`] (hop's `VOEvent`, `voevent`; see
 //! [`voevent`]), [`Message::Circular`] (hop's `GCNCircular`, `circular`;
-//! see [`circular`]) and [`Message::GcnTextNotice`] (hop's
-//! `GCNTextNotice`, `gcntextnotice`; see [`gcn_text_notice`]). hop's
-//! remaining models (`avro`, `external`, listed in [`HOP_FORMATS`]) need an
-//! Avro codec or hop's large-message store; their messages arrive as Blobs
-//! holding the exact bytes, and the format name stays readable in the
-//! `_format` header of the message's metadata.
+//! see [`circular`]), [`Message::GcnTextNotice`] (hop's
+//! `GCNTextNotice`, `gcntextnotice`; see [`gcn_text_notice`]) and
+//! [`Message::Avro`] (hop's `AvroBlob`, `avro`; see [`avro`], checked
+//! against hop-client 0.13.0) and [`Message::External`] (hop's
+//! `ExternalMessage`, `external`: a pointer to content stored at a URL; see
+//! [`external`]; skotch does not download it, hop's reader does by
+//! default).
 //!
-//! The reference is hop-client 0.12.1 (the latest release; `hop/models.py`
-//! is unchanged on its master branch since): `hop/models.py` for the
-//! models, `hop/io.py` (`_DeserializerMixin.deserialize`) for the choice of
+//! The reference is hop-client 0.13.0 (its `hop/models.py` is identical
+//! to 0.12.1's, against which the models were first written):
+//! `hop/models.py` for the models, `hop/io.py` (`_DeserializerMixin.deserialize`) for the choice of
 //! model, and xmltodict 1.0 (`parse`, `unparse`) for the VOEvent mapping.
 //!
 //! # Writing
@@ -36,6 +37,11 @@
 //!   same Python-identical JSON as `Json` (hop's `GCNCircular.serialize`).
 //! - `GcnTextNotice(n)` → the notice's text exactly as it was read
 //!   ([`GcnTextNotice::raw`]; hop's `GCNTextNotice.__bytes__`).
+//! - `External(e)` → `json.dumps({"url": e.url})`, as hop's
+//!   `ExternalMessage.__bytes__`.
+//! - `Avro(a)` → an Avro object container file of the records with the
+//!   `null` codec, as fastavro writes it for hop's `AvroBlob.__bytes__`
+//!   except for the random sync marker ([`Avro::serialize`]).
 //!
 //! Text meant to be JSON (the CLI's `--format json`) goes through
 //! [`Message::json_from_str`] / [`Message::json_from_slice`], which reject
@@ -49,7 +55,7 @@
 //! `format` is the value of the message's first `_format` header
 //! ([`crate::headers::format`]; a null value counts as absent).
 //!
-//! | `_format`               | value                           | hop-client 0.12                      | skotch |
+//! | `_format`               | value                           | hop-client 0.13                      | skotch |
 //! |-------------------------|---------------------------------|--------------------------------------|--------|
 //! | `json` (any case)       | JSON (UTF-8)                    | `JSONBlob(content)`                  | `Json(content)` |
 //! | `json` (any case)       | not JSON / not UTF-8            | raises, ending the read loop         | `Blob(value)`, warning logged |
@@ -61,7 +67,10 @@
 //! | `circular` (any case)   | anything else                   | raises                               | `Blob(value)`, warning logged |
 //! | `gcntextnotice` (any case) | UTF-8 text                   | `GCNTextNotice.deserialize(value)`   | `GcnTextNotice` |
 //! | `gcntextnotice` (any case) | not UTF-8                    | raises `UnicodeDecodeError`          | `Blob(value)`, warning logged |
-//! | `avro`, `external`      | anything                        | that model                           | `Blob(value)` |
+//! | `avro` (any case)       | Avro container, one record      | `AvroBlob.deserialize(value)`        | `Avro` (record, writer schema, raw bytes kept) |
+//! | `avro` (any case)       | anything else (or over the [`avro`] limits) | raises                   | `Blob(value)`, warning logged |
+//! | `external` (any case)   | JSON `{"url": "..."}`           | `ExternalMessage`, then by default the content fetched from the URL | `External` (not fetched) |
+//! | `external` (any case)   | anything else                   | raises                               | `Blob(value)`, warning logged |
 //! | unknown name            | anything                        | `Blob(value)`, warning               | `Blob(value)` |
 //! | not UTF-8               | anything                        | raises `UnicodeDecodeError`          | `Blob(value)` |
 //! | absent                  | `{"format": "blob", "content": C, ...}` | `JSONBlob(C)` (hop ≤ 0.5 envelope) | `Json(C)` |
@@ -82,11 +91,15 @@
 use bytes::Bytes;
 use serde_json::Value;
 
+pub mod avro;
 pub mod circular;
+pub mod external;
 pub mod gcn_text_notice;
 pub mod voevent;
 
+pub use avro::{Avro, AvroValue, AVRO_FORMAT};
 pub use circular::Circular;
+pub use external::External;
 pub use gcn_text_notice::GcnTextNotice;
 pub use voevent::VoEvent;
 
@@ -102,15 +115,17 @@ pub const CIRCULAR_FORMAT: &str = "circular";
 /// Format name of [`Message::GcnTextNotice`] (hop's `GCNTextNotice`, named
 /// after its class).
 pub const GCN_TEXT_NOTICE_FORMAT: &str = "gcntextnotice";
-/// Every format name hop-client 0.12 registers (`hop.models.get_models`).
+/// Format name of [`Message::External`] (hop's `ExternalMessage.format_name`).
+pub const EXTERNAL_FORMAT: &str = "external";
+/// Every format name hop-client 0.13 registers (`hop.models.get_models`).
 pub const HOP_FORMATS: [&str; 7] = [
     VOEVENT_FORMAT,
     GCN_TEXT_NOTICE_FORMAT,
     CIRCULAR_FORMAT,
     BLOB_FORMAT,
     JSON_FORMAT,
-    "avro",
-    "external",
+    AVRO_FORMAT,
+    EXTERNAL_FORMAT,
 ];
 
 /// A message's content.
@@ -128,6 +143,12 @@ pub enum Message {
     /// A GCN notice in its plain-text form (`_format: gcntextnotice`; hop's
     /// `GCNTextNotice`).
     GcnTextNotice(GcnTextNotice),
+    /// Avro records and their schema (`_format: avro`; hop's `AvroBlob`;
+    /// see [`avro`]).
+    Avro(Avro),
+    /// A pointer to content stored at a URL (`_format: external`; hop's
+    /// `ExternalMessage`; see [`external`]).
+    External(External),
 }
 
 /// Why bytes could not become a message.
@@ -227,6 +248,13 @@ pub enum DecodeError {
         /// What is missing or unexpected.
         reason: String,
     },
+    /// Well-formed JSON that is not hop's `ExternalMessage` (an object
+    /// with a string `url`).
+    #[error("not an external message: {reason}")]
+    NotExternal {
+        /// What is missing or unexpected.
+        reason: String,
+    },
     /// The text was meant to be JSON and is not.
     #[error("invalid JSON: {message}")]
     InvalidJson {
@@ -236,6 +264,13 @@ pub enum DecodeError {
         column: usize,
         /// serde_json's description, including the position.
         message: String,
+    },
+    /// Bytes that are not an Avro container file skotch reads, content
+    /// that does not fit its Avro schema, or a limit of [`avro`] exceeded.
+    #[error("Avro: {reason}")]
+    Avro {
+        /// What is wrong, with the offset or limit where it applies.
+        reason: String,
     },
     /// A `load_file` could not read its file.
     #[error("{path}: {message}")]
@@ -282,6 +317,8 @@ enum AlertFormat {
     VoEvent,
     Circular,
     GcnTextNotice,
+    Avro,
+    External,
 }
 
 impl AlertFormat {
@@ -290,6 +327,8 @@ impl AlertFormat {
             (VOEVENT_FORMAT, AlertFormat::VoEvent),
             (CIRCULAR_FORMAT, AlertFormat::Circular),
             (GCN_TEXT_NOTICE_FORMAT, AlertFormat::GcnTextNotice),
+            (AVRO_FORMAT, AlertFormat::Avro),
+            (EXTERNAL_FORMAT, AlertFormat::External),
         ]
         .into_iter()
         .find(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes()))
@@ -301,6 +340,8 @@ impl AlertFormat {
             AlertFormat::VoEvent => VOEVENT_FORMAT,
             AlertFormat::Circular => CIRCULAR_FORMAT,
             AlertFormat::GcnTextNotice => GCN_TEXT_NOTICE_FORMAT,
+            AlertFormat::Avro => AVRO_FORMAT,
+            AlertFormat::External => EXTERNAL_FORMAT,
         }
     }
 
@@ -311,6 +352,8 @@ impl AlertFormat {
             AlertFormat::GcnTextNotice => {
                 Message::GcnTextNotice(GcnTextNotice::deserialize(value.clone())?)
             }
+            AlertFormat::Avro => Message::Avro(Avro::deserialize(value.clone())?),
+            AlertFormat::External => Message::External(External::deserialize(value)?),
         })
     }
 }
@@ -322,7 +365,7 @@ impl Message {
     }
 
     /// The `_format` header value for this model: `json`, `blob`,
-    /// `voevent`, `circular` or `gcntextnotice`.
+    /// `voevent`, `circular`, `gcntextnotice` or `avro`.
     pub fn format_name(&self) -> &'static str {
         match self {
             Message::Json(_) => JSON_FORMAT,
@@ -330,6 +373,8 @@ impl Message {
             Message::VoEvent(_) => VOEVENT_FORMAT,
             Message::Circular(_) => CIRCULAR_FORMAT,
             Message::GcnTextNotice(_) => GCN_TEXT_NOTICE_FORMAT,
+            Message::Avro(_) => AVRO_FORMAT,
+            Message::External(_) => EXTERNAL_FORMAT,
         }
     }
 
@@ -346,6 +391,8 @@ impl Message {
             Message::VoEvent(v) => v.serialize(),
             Message::Circular(c) => c.serialize(),
             Message::GcnTextNotice(n) => n.serialize(),
+            Message::Avro(a) => a.serialize(),
+            Message::External(e) => e.serialize(),
         }
     }
 
@@ -454,6 +501,18 @@ impl From<VoEvent> for Message {
 impl From<Circular> for Message {
     fn from(c: Circular) -> Self {
         Message::Circular(c)
+    }
+}
+
+impl From<External> for Message {
+    fn from(e: External) -> Self {
+        Message::External(e)
+    }
+}
+
+impl From<Avro> for Message {
+    fn from(a: Avro) -> Self {
+        Message::Avro(a)
     }
 }
 
