@@ -4,7 +4,9 @@
 //! Input: byte 0 chooses the framing (bit 0: prefix the rest with a valid
 //! header, null codec, whose schema is a record of every Avro type with a
 //! nested record, union, array and map (not recursive: skotch refuses
-//! recursive schemas), and sync marker 16 × 0, so that mutations reach
+//! recursive schemas) and the shapes skotch rewrites for apache-avro (a
+//! field name that is not an Avro name, a union of two arrays, two maps
+//! and a union), and sync marker 16 × 0, so that mutations reach
 //! apache-avro's block and datum decoders sooner; bit 1: read with
 //! `single_record` false); the rest is the record value.
 //!
@@ -34,7 +36,10 @@ const SCHEMA: &str = r#"{"type": "record", "name": "R", "fields": [
 {"name": "m", "type": {"type": "map", "values": "double"}},
 {"name": "r", "type": ["null", {"type": "record", "name": "S", "fields": [
   {"name": "v", "type": ["long", {"type": "map", "values": {"type": "array", "items": "E"}}]},
-  {"name": "w", "type": {"type": "array", "items": {"type": "array", "items": "null"}}}]}]}]}"#;
+  {"name": "w", "type": {"type": "array", "items": {"type": "array", "items": "null"}}}]}]},
+{"name": "my key", "type": [{"type": "array", "items": "long"}, {"type": "array", "items": "double"},
+  {"type": "map", "values": "string"}, {"type": "map", "values": "E"}, "null", ["null", "S"]],
+  "default": []}]}"#;
 
 fn zigzag(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
