@@ -1,6 +1,6 @@
 //! The `skotch` command line: publish, subscribe and list topics over
 //! `kafka://` URLs, and manage stored credentials, like hop-client's `hop`
-//! command.
+//! command, and run an in-memory cluster for tests (`mock-cluster`).
 //!
 //! Errors are one line on stderr and exit code 1; usage errors exit 2.
 #![forbid(unsafe_code)]
@@ -23,6 +23,8 @@ use skotch::stream::{
 mod auth_cmd;
 mod cli_support;
 mod groups_cmd;
+#[cfg(feature = "mock")]
+mod mock_cluster_cmd;
 mod signals;
 mod topics_cmd;
 
@@ -157,6 +159,10 @@ enum Command {
         #[command(subcommand)]
         cmd: auth_cmd::AuthCommand,
     },
+    /// Run an in-memory Kafka cluster for tests (skotch-mock) until
+    /// Ctrl-C or SIGTERM; prints its bootstrap address (one line) first.
+    #[cfg(feature = "mock")]
+    MockCluster(mock_cluster_cmd::MockClusterArgs),
     /// List the topics of the cluster (the same as `topics list`).
     ListTopics {
         /// kafka://[user@]broker[:port][,...]/
@@ -355,6 +361,8 @@ async fn run(cli: Cli) -> CliResult {
             HOP_COMPAT
         )),
         Command::Auth { cmd } => auth_cmd::run(cmd, cli.auth_file.as_deref()),
+        #[cfg(feature = "mock")]
+        Command::MockCluster(args) => mock_cluster_cmd::run(args).await,
     }
 }
 

@@ -18,8 +18,12 @@ impl Shutdown {
     /// never fires (the default handlers stay, and end the process).
     pub(crate) fn install() -> Self {
         let (tx, rx) = watch::channel(false);
+        // Installed here rather than in the task: once this returns, a
+        // signal is caught (`mock-cluster` announces its address right
+        // after, and its caller may stop it at once).
+        let signals = Signals::new();
         tokio::spawn(async move {
-            let Some(mut next) = Signals::new() else {
+            let Some(mut next) = signals else {
                 return;
             };
             next.recv().await;

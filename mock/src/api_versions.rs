@@ -5,9 +5,13 @@
 use skotch_protocol::error::ErrorCode;
 use skotch_protocol::messages::api_versions_response::ApiVersion;
 use skotch_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, DeleteTopicsRequest,
-    FetchRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
-    Request,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ConsumerGroupDescribeRequest,
+    ConsumerGroupHeartbeatRequest, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteTopicsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
+    HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, Request,
+    SaslAuthenticateRequest, SaslHandshakeRequest, SyncGroupRequest,
 };
 
 /// The versions of `R` a broker advertises: the definitions' range without
@@ -23,16 +27,31 @@ fn range<R: Request>() -> (ApiKey, i16, i16) {
 }
 
 /// The implemented APIs and their version ranges.
-pub(crate) fn implemented() -> [(ApiKey, i16, i16); 8] {
+pub(crate) fn implemented() -> [(ApiKey, i16, i16); 23] {
     [
         range::<ProduceRequest>(),
         range::<FetchRequest>(),
         range::<ListOffsetsRequest>(),
         range::<MetadataRequest>(),
+        range::<OffsetCommitRequest>(),
+        range::<OffsetFetchRequest>(),
+        range::<FindCoordinatorRequest>(),
+        range::<JoinGroupRequest>(),
+        range::<HeartbeatRequest>(),
+        range::<LeaveGroupRequest>(),
+        range::<SyncGroupRequest>(),
+        range::<DescribeGroupsRequest>(),
+        range::<ListGroupsRequest>(),
+        range::<SaslHandshakeRequest>(),
         range::<ApiVersionsRequest>(),
         range::<CreateTopicsRequest>(),
         range::<DeleteTopicsRequest>(),
         range::<InitProducerIdRequest>(),
+        range::<OffsetForLeaderEpochRequest>(),
+        range::<CreatePartitionsRequest>(),
+        range::<SaslAuthenticateRequest>(),
+        range::<ConsumerGroupHeartbeatRequest>(),
+        range::<ConsumerGroupDescribeRequest>(),
     ]
 }
 

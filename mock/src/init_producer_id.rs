@@ -7,9 +7,10 @@
 //! are out of scope for the mock.
 
 use skotch_protocol::error::ErrorCode;
-use skotch_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
+use skotch_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse};
 
 use crate::broker::Broker;
+use crate::fault;
 
 /// The first producer id handed out (any non-negative id would do; a
 /// recognisable one helps reading logs).
@@ -17,6 +18,14 @@ const FIRST_PRODUCER_ID: i64 = 1000;
 
 /// Answer an InitProducerId request.
 pub(crate) fn handle(broker: &Broker, req: &InitProducerIdRequest) -> InitProducerIdResponse {
+    if let Some(code) = fault::injected_error(broker, ApiKey::InitProducerId, None) {
+        return InitProducerIdResponse {
+            error_code: code.code(),
+            producer_id: -1,
+            producer_epoch: -1,
+            ..Default::default()
+        };
+    }
     if req.transactional_id.is_some() {
         return InitProducerIdResponse {
             error_code: ErrorCode::INVALID_REQUEST.code(),

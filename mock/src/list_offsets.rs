@@ -2,14 +2,21 @@
 //! here), latest (-1), max timestamp (-3, KIP-734) and by timestamp
 //! (KIP-79: the first record at or after it), at the leader, with the
 //! leader epoch (KIP-320).
+//!
+//! The leader epoch answered is the broker's (`UnifiedLog.fetchOffsetByTimestamp`):
+//! the latest epoch of the cache for latest, the earliest entry's for
+//! earliest, the batch's for a timestamp. With `isolation_level`
+//! read_committed (1) latest is the last stable offset, the high watermark
+//! here (the mock has no transactions).
 
 use skotch_protocol::error::ErrorCode;
 use skotch_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
-use skotch_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use skotch_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::Broker;
+use crate::fetch::{bounded_list, short};
 
 /// Special timestamps (the protocol guide's ListOffsets request).
 const LATEST: i64 = -1;
@@ -39,16 +46,22 @@ pub(crate) fn handle(
                         offset: -1,
                         ..Default::default()
                     };
+                    if let Some(code) = crate::fault::injected_error(
+                        broker,
+                        ApiKey::ListOffsets,
+                        Some((&t.name, p.partition_index)),
+                    ) {
+                        out.error_code = code.code();
+                        return out;
+                    }
                     let part = topic
                         .and_then(|t| t.partitions.get(usize::try_from(p.partition_index).ok()?));
                     let Some(part) = part else {
                         out.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code();
                         return out;
                     };
-                    if part.leader != broker.node_id {
-                        out.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.code();
-                        return out;
-                    }
+                    // The epoch check comes before the leader check
+                    // (Partition.getLocalLog).
                     if p.current_leader_epoch >= 0 && p.current_leader_epoch < part.leader_epoch {
                         out.error_code = ErrorCode::FENCED_LEADER_EPOCH.code();
                         return out;
@@ -57,10 +70,19 @@ pub(crate) fn handle(
                         out.error_code = ErrorCode::UNKNOWN_LEADER_EPOCH.code();
                         return out;
                     }
+                    if part.leader != broker.node_id {
+                        out.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.code();
+                        return out;
+                    }
                     let log = &part.log;
+                    let epoch = part.leader_epoch;
                     let found = match p.timestamp {
-                        LATEST => Some((log.high_watermark(), -1)),
-                        EARLIEST | EARLIEST_LOCAL => Some((log.log_start_offset(), -1)),
+                        LATEST => Some((log.high_watermark(), -1, epoch)),
+                        EARLIEST | EARLIEST_LOCAL => Some((
+                            log.log_start_offset(),
+                            -1,
+                            log.earliest_epoch(epoch).unwrap_or(-1),
+                        )),
                         MAX_TIMESTAMP => log.max_timestamp(),
                         ts if ts >= 0 => log.offset_for_timestamp(ts),
                         _ => {
@@ -68,13 +90,11 @@ pub(crate) fn handle(
                             return out;
                         }
                     };
-                    if let Some((offset, ts)) = found {
+                    if let Some((offset, ts, leader_epoch)) = found {
                         out.offset = offset;
                         out.timestamp = ts;
                         if version >= 4 {
-                            // Leaders never move yet: every batch has the
-                            // current epoch.
-                            out.leader_epoch = part.leader_epoch;
+                            out.leader_epoch = leader_epoch;
                         }
                     }
                     out
@@ -92,13 +112,18 @@ pub(crate) fn handle(
     }
 }
 
-/// Summary for the request log.
+/// Summary for the request log: `topic-partition@timestamp`.
 pub(crate) fn summary(req: &ListOffsetsRequest) -> String {
-    let mut parts = Vec::new();
-    for t in &req.topics {
-        for p in &t.partitions {
-            parts.push(format!("{}-{}@{}", t.name, p.partition_index, p.timestamp));
-        }
-    }
-    format!("isolation={} [{}]", req.isolation_level, parts.join(", "))
+    let total = req.topics.iter().map(|t| t.partitions.len()).sum();
+    let parts = req.topics.iter().flat_map(|t| {
+        let topic = short(&t.name);
+        t.partitions
+            .iter()
+            .map(move |p| format!("{topic}-{}@{}", p.partition_index, p.timestamp))
+    });
+    format!(
+        "isolation={} [{}]",
+        req.isolation_level,
+        bounded_list(total, parts)
+    )
 }

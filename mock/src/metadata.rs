@@ -7,13 +7,22 @@ use skotch_protocol::error::ErrorCode;
 use skotch_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use skotch_protocol::messages::{MetadataRequest, MetadataResponse};
+use skotch_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
 use skotch_protocol::Uuid;
 
+use std::collections::BTreeSet;
+
 use crate::broker::Broker;
+use crate::fault;
 use crate::state::Topic;
 
-fn topic_entry(name: &str, topic: &Topic, version: i16) -> MetadataResponseTopic {
+fn topic_entry(
+    broker: &Broker,
+    down: &BTreeSet<i32>,
+    name: &str,
+    topic: &Topic,
+    version: i16,
+) -> MetadataResponseTopic {
     MetadataResponseTopic {
         error_code: 0,
         name: Some(name.to_string()),
@@ -23,14 +32,31 @@ fn topic_entry(name: &str, topic: &Topic, version: i16) -> MetadataResponseTopic
             .partitions
             .iter()
             .enumerate()
-            .map(|(i, p)| MetadataResponsePartition {
-                error_code: 0,
-                partition_index: i as i32,
-                leader_id: p.leader,
-                leader_epoch: p.leader_epoch,
-                replica_nodes: p.replicas.clone(),
-                isr_nodes: p.isr.clone(),
-                offline_replicas: Vec::new(),
+            .map(|(i, p)| {
+                // A partition without a leader is LEADER_NOT_AVAILABLE,
+                // with its replicas that are down listed as offline
+                // (MetadataCache / KRaftMetadataCache.partitionMetadata).
+                let injected =
+                    fault::injected_error(broker, ApiKey::Metadata, Some((name, i as i32)));
+                let error = match injected {
+                    Some(code) => code.code(),
+                    None if p.leader < 0 => ErrorCode::LEADER_NOT_AVAILABLE.code(),
+                    None => 0,
+                };
+                MetadataResponsePartition {
+                    error_code: error,
+                    partition_index: i as i32,
+                    leader_id: p.leader,
+                    leader_epoch: p.leader_epoch,
+                    replica_nodes: p.replicas.clone(),
+                    isr_nodes: p.isr.clone(),
+                    offline_replicas: p
+                        .replicas
+                        .iter()
+                        .copied()
+                        .filter(|r| down.contains(r))
+                        .collect(),
+                }
             })
             .collect(),
         ..Default::default()
@@ -40,7 +66,17 @@ fn topic_entry(name: &str, topic: &Topic, version: i16) -> MetadataResponseTopic
 /// Answer a Metadata request.
 pub(crate) fn handle(broker: &Broker, req: &MetadataRequest, version: i16) -> MetadataResponse {
     let shared = &broker.shared;
+    let request_error = fault::injected_error(broker, ApiKey::Metadata, None);
     let state = shared.state();
+    let down = &state.down;
+    let entry = |n: &str, t: &Topic, version: i16| {
+        let mut entry = topic_entry(broker, down, n, t, version);
+        if let Some(code) = request_error {
+            entry.error_code = code.code();
+            entry.partitions.clear();
+        }
+        entry
+    };
     // v0: an empty list means all topics; v1+: null does.
     let all = match &req.topics {
         None => true,
@@ -50,7 +86,7 @@ pub(crate) fn handle(broker: &Broker, req: &MetadataRequest, version: i16) -> Me
         state
             .topics
             .iter()
-            .map(|(n, t)| topic_entry(n, t, version))
+            .map(|(n, t)| entry(n, t, version))
             .collect()
     } else {
         req.topics
@@ -65,7 +101,7 @@ pub(crate) fn handle(broker: &Broker, req: &MetadataRequest, version: i16) -> Me
                     .as_deref()
                     .and_then(|n| state.topics.get(n).map(|t| (n, t)))
                 {
-                    Some((n, t)) => topic_entry(n, t, version),
+                    Some((n, t)) => entry(n, t, version),
                     None => MetadataResponseTopic {
                         error_code: if asked.name.is_none() {
                             ErrorCode::UNKNOWN_TOPIC_ID.code()
@@ -90,9 +126,11 @@ pub(crate) fn handle(broker: &Broker, req: &MetadataRequest, version: i16) -> Me
     };
     MetadataResponse {
         throttle_time_ms: 0,
+        // Brokers that are down are not listed (KRaft fences them).
         brokers: shared
             .brokers
             .iter()
+            .filter(|b| !down.contains(&b.node_id))
             .map(|b| MetadataResponseBroker {
                 node_id: b.node_id,
                 host: b.host.clone(),
@@ -103,7 +141,11 @@ pub(crate) fn handle(broker: &Broker, req: &MetadataRequest, version: i16) -> Me
         cluster_id: Some(shared.cluster_id.clone()),
         // Controllers are not simulated; clients send admin requests to
         // the controller id they read here, which is broker 0.
-        controller_id: shared.brokers.first().map_or(-1, |b| b.node_id),
+        controller_id: shared
+            .brokers
+            .iter()
+            .find(|b| !down.contains(&b.node_id))
+            .map_or(-1, |b| b.node_id),
         topics,
         ..Default::default()
     }

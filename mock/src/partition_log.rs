@@ -6,6 +6,17 @@
 //! Every replica is in sync at once (there is no replication to wait for),
 //! so the high watermark is the log end offset and, without transactions,
 //! so is the last stable offset.
+//!
+//! Leader epochs (KIP-101, KIP-279): a broker keeps a leader epoch cache
+//! per partition, `(epoch, start offset)` entries with increasing epochs and
+//! start offsets (`LeaderEpochFileCache`). An entry is added when a batch
+//! with a newer epoch is appended, and when a broker becomes leader, at its
+//! log end offset (`Partition.makeLeader` calls
+//! `maybeAssignEpochStartOffset`); an entry replaces the ones whose start
+//! offset is not below its own, so leader epochs that wrote nothing leave no
+//! entry. The mock derives the same cache from the epochs written into the
+//! batches plus the partition's current leader epoch
+//! ([`PartitionLog::epoch_entries`]).
 
 use bytes::{Bytes, BytesMut};
 use skotch_protocol::record::RecordBatch;
@@ -13,7 +24,10 @@ use skotch_protocol::record::RecordBatch;
 /// A stored batch.
 #[derive(Debug, Clone)]
 pub(crate) struct StoredBatch {
+    pub base_offset: i64,
     pub last_offset: i64,
+    /// The partition leader epoch written into the batch.
+    pub leader_epoch: i32,
     pub max_timestamp: i64,
     pub data: Bytes,
 }
@@ -52,7 +66,9 @@ impl PartitionLog {
         data[0..8].copy_from_slice(&base.to_be_bytes());
         data[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
         self.batches.push(StoredBatch {
+            base_offset: base,
             last_offset: base + count - 1,
+            leader_epoch,
             max_timestamp,
             data: data.freeze(),
         });
@@ -82,16 +98,78 @@ impl PartitionLog {
         out.freeze()
     }
 
-    /// The first record with a timestamp at or after `ts`: its offset and
-    /// timestamp (ListOffsets by timestamp, KIP-79).
-    pub fn offset_for_timestamp(&self, ts: i64) -> Option<(i64, i64)> {
+    /// The leader epoch cache of this partition whose leader is at
+    /// `current_epoch`: `(epoch, start offset)` with increasing epochs and
+    /// start offsets. From the batches, the first batch of each newer epoch
+    /// (`LeaderEpochFileCache.assign` on append); then the current epoch
+    /// at its first batch or, having written none yet, at the log end
+    /// offset (where the leader put it when elected,
+    /// `maybeAssignEpochStartOffset`), replacing entries that start there.
+    pub fn epoch_entries(&self, current_epoch: i32) -> Vec<(i32, i64)> {
+        let mut entries: Vec<(i32, i64)> = Vec::new();
+        for b in &self.batches {
+            if entries.last().is_none_or(|&(e, _)| b.leader_epoch > e) && b.leader_epoch >= 0 {
+                entries.push((b.leader_epoch, b.base_offset));
+            }
+        }
+        // Every batch since the election carries the current epoch, so
+        // without one the election was at the log end. Epochs in between
+        // that wrote nothing have no entry: on a broker the next entry at
+        // the same start offset replaces theirs
+        // (`maybeTruncateNonMonotonicEntries`).
+        if current_epoch >= 0 && entries.last().is_none_or(|&(e, _)| current_epoch > e) {
+            entries.push((current_epoch, self.next_offset));
+        }
+        entries
+    }
+
+    /// OffsetForLeaderEpoch (KIP-101, KIP-279): the largest epoch at or
+    /// below `requested` and the offset where the next epoch starts, as
+    /// `LeaderEpochFileCache.endOffsetFor`:
+    /// - the current (latest) epoch ends at the log end offset;
+    /// - an epoch between two entries: the entry at or below it and the
+    ///   start of the next one (an epoch with no batches of its own thus
+    ///   answers the largest epoch below it);
+    /// - an epoch below every entry: itself and the first entry's start;
+    /// - -1 (undefined), or an epoch above every entry: `None`, which the
+    ///   broker answers as UNDEFINED_EPOCH (-1) and UNDEFINED_EPOCH_OFFSET
+    ///   (-1) without an error (`UnifiedLog.endOffsetForEpoch`).
+    pub fn end_offset_for_epoch(&self, requested: i32, current_epoch: i32) -> Option<(i32, i64)> {
+        if requested == -1 {
+            return None;
+        }
+        let entries = self.epoch_entries(current_epoch);
+        if entries.last().is_some_and(|&(e, _)| e == requested) {
+            return Some((requested, self.next_offset));
+        }
+        let higher = entries.iter().find(|&&(e, _)| e > requested)?;
+        match entries.iter().rev().find(|&&(e, _)| e <= requested) {
+            Some(&(floor, _)) => Some((floor, higher.1)),
+            None => Some((requested, higher.1)),
+        }
+    }
+
+    /// The epoch of the earliest cache entry, when it covers the log start
+    /// offset (ListOffsets EARLIEST, `UnifiedLog.fetchOffsetByTimestamp`).
+    pub fn earliest_epoch(&self, current_epoch: i32) -> Option<i32> {
+        self.epoch_entries(current_epoch)
+            .first()
+            .filter(|&&(_, start)| start <= self.log_start_offset)
+            .map(|&(e, _)| e)
+    }
+
+    /// The first record with a timestamp at or after `ts`: its offset,
+    /// timestamp and its batch's leader epoch (ListOffsets by timestamp,
+    /// KIP-79; the epoch, KIP-320, is the batch's, as the broker's
+    /// `TimestampAndOffset`).
+    pub fn offset_for_timestamp(&self, ts: i64) -> Option<(i64, i64, i32)> {
         for b in self.batches.iter().filter(|b| b.max_timestamp >= ts) {
             let Ok(batch) = RecordBatch::decode(b.data.clone(), false) else {
                 continue;
             };
             for r in batch.records().flatten() {
                 if r.timestamp >= ts {
-                    return Some((r.offset, r.timestamp));
+                    return Some((r.offset, r.timestamp, b.leader_epoch));
                 }
             }
         }
@@ -99,19 +177,20 @@ impl PartitionLog {
     }
 
     /// The record with the largest timestamp (the earliest such): its
-    /// offset and timestamp (ListOffsets MAX_TIMESTAMP, KIP-734).
-    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        let mut best: Option<(i64, i64)> = None;
+    /// offset, timestamp and batch leader epoch (ListOffsets
+    /// MAX_TIMESTAMP, KIP-734).
+    pub fn max_timestamp(&self) -> Option<(i64, i64, i32)> {
+        let mut best: Option<(i64, i64, i32)> = None;
         for b in &self.batches {
-            if best.is_some_and(|(_, t)| b.max_timestamp <= t) {
+            if best.is_some_and(|(_, t, _)| b.max_timestamp <= t) {
                 continue;
             }
             let Ok(batch) = RecordBatch::decode(b.data.clone(), false) else {
                 continue;
             };
             for r in batch.records().flatten() {
-                if best.is_none_or(|(_, t)| r.timestamp > t) {
-                    best = Some((r.offset, r.timestamp));
+                if best.is_none_or(|(_, t, _)| r.timestamp > t) {
+                    best = Some((r.offset, r.timestamp, b.leader_epoch));
                 }
             }
         }
@@ -184,10 +263,44 @@ mod tests {
         let mut log = PartitionLog::default();
         log.append(&batch(3, 100), 3, 102, 0); // 0..2 at 100..102
         log.append(&batch(3, 200), 3, 202, 0); // 3..5 at 200..202
-        assert_eq!(log.offset_for_timestamp(0), Some((0, 100)));
-        assert_eq!(log.offset_for_timestamp(101), Some((1, 101)));
-        assert_eq!(log.offset_for_timestamp(150), Some((3, 200)));
+        assert_eq!(log.offset_for_timestamp(0), Some((0, 100, 0)));
+        assert_eq!(log.offset_for_timestamp(101), Some((1, 101, 0)));
+        assert_eq!(log.offset_for_timestamp(150), Some((3, 200, 0)));
         assert_eq!(log.offset_for_timestamp(203), None);
-        assert_eq!(log.max_timestamp(), Some((5, 202)));
+        assert_eq!(log.max_timestamp(), Some((5, 202, 0)));
+    }
+
+    #[test]
+    fn leader_epoch_end_offsets() {
+        let mut log = PartitionLog::default();
+        // A new partition at epoch 0: the current epoch ends at the log end.
+        assert_eq!(log.epoch_entries(0), [(0, 0)]);
+        assert_eq!(log.end_offset_for_epoch(0, 0), Some((0, 0)));
+        assert_eq!(log.earliest_epoch(0), Some(0));
+        // Epoch 0 writes 0..3, 2 writes 3..5 (1 wrote nothing), the leader
+        // is now at epoch 4 without writing.
+        log.append(&batch(3, 0), 3, 2, 0);
+        log.append(&batch(1, 0), 1, 0, 2);
+        log.append(&batch(1, 0), 1, 0, 2);
+        assert_eq!(log.epoch_entries(4), [(0, 0), (2, 3), (4, 5)]);
+        assert_eq!(log.end_offset_for_epoch(0, 4), Some((0, 3)));
+        assert_eq!(log.end_offset_for_epoch(1, 4), Some((0, 3)));
+        assert_eq!(log.end_offset_for_epoch(2, 4), Some((2, 5)));
+        assert_eq!(log.end_offset_for_epoch(3, 4), Some((2, 5)));
+        assert_eq!(log.end_offset_for_epoch(4, 4), Some((4, 5)));
+        assert_eq!(log.end_offset_for_epoch(5, 4), None);
+        assert_eq!(log.end_offset_for_epoch(-1, 4), None);
+        // The leader writes at epoch 4: still the current epoch.
+        log.append(&batch(2, 0), 2, 0, 4);
+        assert_eq!(log.end_offset_for_epoch(4, 4), Some((4, 7)));
+        assert_eq!(log.end_offset_for_epoch(3, 4), Some((2, 5)));
+        assert_eq!(log.earliest_epoch(4), Some(0));
+
+        // A log whose first batch has epoch 3: epochs below answer
+        // themselves and the first entry's start.
+        let mut log = PartitionLog::default();
+        log.append(&batch(2, 0), 2, 0, 3);
+        assert_eq!(log.end_offset_for_epoch(1, 3), Some((1, 0)));
+        assert_eq!(log.end_offset_for_epoch(3, 3), Some((3, 2)));
     }
 }

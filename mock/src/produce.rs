@@ -25,11 +25,12 @@ use skotch_protocol::error::ErrorCode;
 use skotch_protocol::messages::produce_response::{
     LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
 };
-use skotch_protocol::messages::{ProduceRequest, ProduceResponse};
+use skotch_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use skotch_protocol::record::{ATTRIBUTE_TRANSACTIONAL, MAGIC_V2, RECORD_BATCH_OVERHEAD};
 use skotch_protocol::Uuid;
 
 use crate::broker::Broker;
+use crate::fault;
 use crate::idempotence::{last_sequence, BatchSeq, Verdict};
 use crate::state::State;
 
@@ -126,27 +127,47 @@ pub(crate) fn validate_batch(data: &[u8]) -> Result<BatchInfo, (ErrorCode, &'sta
 /// Append one partition's records, or say why not: `Ok(base_offset)`.
 fn append(
     state: &mut State,
-    node_id: i32,
+    broker: &Broker,
     topic: &str,
     index: i32,
     records: Option<&[u8]>,
+    acks: i16,
 ) -> Result<i64, (ErrorCode, String)> {
-    let partition = state
+    let node_id = broker.node_id;
+    let (partitions, min_isr) = state
         .topics
         .get_mut(topic)
-        .and_then(|t| {
-            usize::try_from(index)
-                .ok()
-                .and_then(|i| t.partitions.get_mut(i))
-        })
+        .map(|t| (&mut t.partitions, t.min_insync_replicas))
         .ok_or((
             ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
             "This server does not host this topic-partition.".to_string(),
         ))?;
+    let partition = usize::try_from(index)
+        .ok()
+        .and_then(|i| partitions.get_mut(i))
+        .ok_or((
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+            "This server does not host this topic-partition.".to_string(),
+        ))?;
+    if let Some(code) = fault::injected_error(broker, ApiKey::Produce, Some((topic, index))) {
+        return Err((code, "injected by a test".to_string()));
+    }
     if partition.leader != node_id {
         return Err((
             ErrorCode::NOT_LEADER_OR_FOLLOWER,
             format!("broker {node_id} is not the leader"),
+        ));
+    }
+    // acks=all needs min.insync.replicas in the ISR before the append
+    // (Partition.appendRecordsToLeader).
+    if acks == -1 && partition.isr.len() < min_isr {
+        return Err((
+            ErrorCode::NOT_ENOUGH_REPLICAS,
+            format!(
+                "The size of the current ISR {:?} is insufficient to satisfy the min.isr \
+                 requirement of {min_isr} for partition {topic}-{index}",
+                partition.isr
+            ),
         ));
     }
     let data = records.ok_or((ErrorCode::INVALID_RECORD, "null records".to_string()))?;
@@ -224,9 +245,14 @@ pub(crate) fn handle(
                     Err((ErrorCode::INVALID_REQUIRED_ACKS, String::new()))
                 } else {
                     match &name {
-                        Some(n) => {
-                            append(&mut state, broker.node_id, n, p.index, p.records.as_deref())
-                        }
+                        Some(n) => append(
+                            &mut state,
+                            broker,
+                            n,
+                            p.index,
+                            p.records.as_deref(),
+                            req.acks,
+                        ),
                         None => Err((ErrorCode::UNKNOWN_TOPIC_ID, String::new())),
                     }
                 };
@@ -298,7 +324,7 @@ pub(crate) fn handle(
         .collect();
     Some(ProduceResponse {
         responses,
-        throttle_time_ms: 0,
+        throttle_time_ms: fault::throttle_ms(),
         node_endpoints,
     })
 }

@@ -2,12 +2,13 @@
 //! partitions (leader, replicas, ISR, leader epoch, log, producer states)
 //! and the producer ids handed out.
 
-use std::collections::{BTreeMap, HashSet};
-use std::hash::{BuildHasher, Hasher};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use skotch_protocol::error::ErrorCode;
 use skotch_protocol::Uuid;
 
+use crate::consumer_group::ConsumerGroups;
+use crate::group::Groups;
 use crate::idempotence::ProducerStates;
 use crate::partition_log::PartitionLog;
 
@@ -23,6 +24,8 @@ pub(crate) struct Partition {
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
     pub leader_epoch: i32,
+    /// Taken offline by a test: no leader until one is named.
+    pub offline: bool,
     pub log: PartitionLog,
     pub producers: ProducerStates,
 }
@@ -32,6 +35,9 @@ pub(crate) struct Partition {
 pub(crate) struct Topic {
     pub id: Uuid,
     pub partitions: Vec<Partition>,
+    /// `min.insync.replicas` (broker default 1): acks=all produce needs
+    /// this many replicas in the ISR (NOT_ENOUGH_REPLICAS otherwise).
+    pub min_insync_replicas: usize,
 }
 
 /// Everything the brokers share.
@@ -43,18 +49,35 @@ pub(crate) struct State {
     pub next_producer_id: i64,
     /// Where the next topic's first leader goes (leaders are spread).
     next_leader: usize,
+    /// Topics created so far (feeds the topic ids).
+    topics_created: u64,
+    /// Brokers taken down by [`MockCluster::broker_down`](crate::MockCluster::broker_down).
+    pub down: BTreeSet<i32>,
+    /// Group coordinators moved by a test, by group id.
+    pub coordinator_overrides: BTreeMap<String, i32>,
+    /// Classic groups and their committed offsets.
+    pub groups: Groups,
+    /// KIP-848 consumer groups.
+    pub consumer_groups: ConsumerGroups,
 }
 
-/// A fresh random (v4-shaped) topic id; never the zero UUID.
-fn random_uuid() -> Uuid {
-    let s = std::collections::hash_map::RandomState::new();
-    let mut a = s.build_hasher();
-    a.write_u8(1);
-    let mut b = s.build_hasher();
-    b.write_u8(2);
+/// FNV-1a of `bytes` from `seed`.
+fn fnv(seed: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(seed, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// A v4-shaped topic id, never the zero UUID. Made from the topic's name
+/// and creation serial rather than randomness, so that a test run twice
+/// sees the same ids (and the same request log); a recreated topic gets a
+/// new id, as on a broker.
+fn topic_uuid(name: &str, serial: u64) -> Uuid {
+    let a = fnv(0xcbf2_9ce4_8422_2325 ^ serial, name.as_bytes());
+    let b = fnv(a ^ 0x9e37_79b9_7f4a_7c15, &serial.to_be_bytes());
     let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&a.finish().to_be_bytes());
-    bytes[8..].copy_from_slice(&b.finish().to_be_bytes());
+    bytes[..8].copy_from_slice(&a.to_be_bytes());
+    bytes[8..].copy_from_slice(&b.to_be_bytes());
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     Uuid(bytes)
@@ -157,7 +180,8 @@ impl State {
             return Ok(Uuid::ZERO);
         }
         self.next_leader = self.next_leader.wrapping_add(1);
-        let id = random_uuid();
+        self.topics_created += 1;
+        let id = topic_uuid(name, self.topics_created);
         let partitions = replicas
             .into_iter()
             .map(|replicas| Partition {
@@ -165,13 +189,44 @@ impl State {
                 isr: replicas.clone(),
                 replicas,
                 leader_epoch: 0,
+                offline: false,
                 log: PartitionLog::default(),
                 producers: ProducerStates::default(),
             })
             .collect();
-        self.topics
-            .insert(name.to_string(), Topic { id, partitions });
+        self.topics.insert(
+            name.to_string(),
+            Topic {
+                id,
+                partitions,
+                min_insync_replicas: 1,
+            },
+        );
         Ok(id)
+    }
+
+    /// The broker coordinating `group`: the one a test moved it to, else
+    /// a stable hash of the group id over the brokers that are up (the
+    /// broker hashes the group id onto a `__consumer_offsets` partition
+    /// and its leader coordinates; `GroupCoordinator.partitionFor`).
+    /// `None` when every broker is down.
+    pub fn coordinator(&self, brokers: &[i32], group: &str) -> Option<i32> {
+        let up: Vec<i32> = brokers
+            .iter()
+            .copied()
+            .filter(|b| !self.down.contains(b))
+            .collect();
+        if let Some(b) = self.coordinator_overrides.get(group) {
+            if up.contains(b) {
+                return Some(*b);
+            }
+        }
+        if up.is_empty() {
+            return None;
+        }
+        // The same broker in every run (determinism).
+        let h = fnv(0xcbf2_9ce4_8422_2325, group.as_bytes());
+        Some(up[(h % up.len() as u64) as usize])
     }
 
     /// The name of the topic with this id.

@@ -85,10 +85,25 @@ async fn api_versions_lists_only_implemented_apis() {
             ApiKey::Fetch,
             ApiKey::ListOffsets,
             ApiKey::Metadata,
+            ApiKey::OffsetCommit,
+            ApiKey::OffsetFetch,
+            ApiKey::FindCoordinator,
+            ApiKey::JoinGroup,
+            ApiKey::Heartbeat,
+            ApiKey::LeaveGroup,
+            ApiKey::SyncGroup,
+            ApiKey::DescribeGroups,
+            ApiKey::ListGroups,
+            ApiKey::SaslHandshake,
             ApiKey::ApiVersions,
             ApiKey::CreateTopics,
             ApiKey::DeleteTopics,
             ApiKey::InitProducerId,
+            ApiKey::OffsetForLeaderEpoch,
+            ApiKey::SaslAuthenticate,
+            ApiKey::CreatePartitions,
+            ApiKey::ConsumerGroupHeartbeat,
+            ApiKey::ConsumerGroupDescribe,
         ]
     );
     // InitProducerId's last version is unstable: not advertised.
@@ -382,10 +397,14 @@ async fn hostile_input_closes_the_connection() {
     let cluster = MockCluster::start(1).await.unwrap();
     let addr = cluster.broker_addr(0).unwrap();
 
-    // An API the mock does not implement (JoinGroup): closed, and logged.
+    // An API the mock does not implement (DescribeConfigs): closed, and
+    // logged.
     let mut conn = RawConn::connect(&addr).await;
-    conn.send(&skotch_protocol::messages::JoinGroupRequest::default(), 5)
-        .await;
+    conn.send(
+        &skotch_protocol::messages::DescribeConfigsRequest::default(),
+        4,
+    )
+    .await;
     assert!(conn.closed().await);
     assert_eq!(cluster.request_log(0)[0].summary, "not implemented");
 
