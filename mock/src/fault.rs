@@ -279,11 +279,23 @@ pub(crate) fn injected_error(
     api: ApiKey,
     partition: Option<(&str, i32)>,
 ) -> Option<ErrorCode> {
+    injected_error_where(broker, api, partition, |_| true)
+}
+
+/// As [`injected_error`], for faults whose code `accept` takes (Fetch's
+/// partitions never take the fetch-session codes, which are top-level
+/// only).
+pub(crate) fn injected_error_where(
+    broker: &Broker,
+    api: ApiKey,
+    partition: Option<(&str, i32)>,
+    accept: impl Fn(ErrorCode) -> bool,
+) -> Option<ErrorCode> {
     let request = REQUEST.try_with(|r| r.seq).unwrap_or(0);
     let mut faults = broker.shared.faults();
     faults.sweep(request);
-    let is_error = |a: &FaultAction| matches!(a, FaultAction::Error(_));
-    match faults.take(api, broker.node_id, partition, request, is_error)? {
+    let wanted = |a: &FaultAction| matches!(a, FaultAction::Error(code) if accept(*code));
+    match faults.take(api, broker.node_id, partition, request, wanted)? {
         FaultAction::Error(code) => Some(code),
         _ => None,
     }
@@ -297,14 +309,7 @@ pub(crate) fn injected_request_error(
     api: ApiKey,
     top_level: impl Fn(ErrorCode) -> bool,
 ) -> Option<ErrorCode> {
-    let request = REQUEST.try_with(|r| r.seq).unwrap_or(0);
-    let mut faults = broker.shared.faults();
-    faults.sweep(request);
-    let wanted = |a: &FaultAction| matches!(a, FaultAction::Error(code) if top_level(*code));
-    match faults.take(api, broker.node_id, None, request, wanted)? {
-        FaultAction::Error(code) => Some(code),
-        _ => None,
-    }
+    injected_error_where(broker, api, None, top_level)
 }
 
 /// The connection-level action (latency, drop, silence) for this request.

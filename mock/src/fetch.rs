@@ -77,7 +77,12 @@ fn read(
         let topic = name.and_then(|n| state.topics.get(n));
         let part = topic.and_then(|t| t.partitions.get(usize::try_from(key.partition).ok()?));
         let injected = name.and_then(|n| {
-            crate::fault::injected_error(broker, ApiKey::Fetch, Some((n, key.partition)))
+            crate::fault::injected_error_where(
+                broker,
+                ApiKey::Fetch,
+                Some((n, key.partition)),
+                |c| !is_session_error(c),
+            )
         });
         let error = match (topic, part) {
             _ if injected.is_some() => injected,
@@ -207,6 +212,14 @@ fn topics(partitions: Vec<(PartitionKey, PartitionData)>) -> Vec<FetchableTopicR
     out
 }
 
+/// The fetch-session errors, which a broker answers for the whole request
+/// (KIP-227), never per partition.
+fn is_session_error(c: ErrorCode) -> bool {
+    c == ErrorCode::FETCH_SESSION_ID_NOT_FOUND
+        || c == ErrorCode::INVALID_FETCH_SESSION_EPOCH
+        || c == ErrorCode::FETCH_SESSION_TOPIC_ID_ERROR
+}
+
 /// Answer a Fetch request: at once when `min_bytes` of records are there,
 /// a partition failed, or the request names no partition; else when data
 /// arrives or `max_wait_ms` has passed (protocol guide, FetchRequest).
@@ -222,12 +235,9 @@ pub(crate) async fn handle(broker: &Broker, req: &FetchRequest, version: i16) ->
     // An injected fetch-session error answers the whole request (the
     // other injected errors are per partition, below). NOT_FOUND also
     // evicts the session, as the broker's cache would have.
-    let session_error = |c: ErrorCode| {
-        c == ErrorCode::FETCH_SESSION_ID_NOT_FOUND
-            || c == ErrorCode::INVALID_FETCH_SESSION_EPOCH
-            || c == ErrorCode::FETCH_SESSION_TOPIC_ID_ERROR
-    };
-    if let Some(code) = crate::fault::injected_request_error(broker, ApiKey::Fetch, session_error) {
+    if let Some(code) =
+        crate::fault::injected_request_error(broker, ApiKey::Fetch, is_session_error)
+    {
         if code == ErrorCode::FETCH_SESSION_ID_NOT_FOUND {
             broker.fetch_sessions().remove(session_id);
         }

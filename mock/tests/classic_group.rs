@@ -6,19 +6,21 @@
 //! coordinators, rebalances, session timeouts, KIP-345 static members)
 //! and for OffsetCommit / OffsetFetch, ListGroups and DescribeGroups.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use common::RawConn;
 use skotch_client::{
     Client, ClientConfig, ConsumerConfig, GroupConfig, GroupConsumer, GroupProtocol, Offset,
     Producer, ProducerConfig, ProducerRecord, TopicPartition,
 };
 use skotch_mock::{Fault, MockCluster};
 use skotch_protocol::error::ErrorCode;
-use skotch_protocol::frame::{begin_frame, FrameDecoder};
 use skotch_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use skotch_protocol::messages::leave_group_request::MemberIdentity;
 use skotch_protocol::messages::offset_commit_request::{
@@ -29,71 +31,14 @@ use skotch_protocol::messages::offset_fetch_request::{
 };
 use skotch_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use skotch_protocol::messages::{
-    request_header_version, response_header_version, ApiKey, DescribeGroupsRequest,
-    FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse,
-    LeaveGroupRequest, ListGroupsRequest, Message, OffsetCommitRequest, OffsetFetchRequest,
-    Request, RequestHeader, ResponseHeader, SyncGroupRequest,
+    ApiKey, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
+    OffsetFetchRequest, SyncGroupRequest,
 };
-use skotch_protocol::Reader;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::io::DuplexStream;
 
-// ----- an in-memory connection (deterministic under a paused clock) -----
-
-struct Mem {
-    stream: DuplexStream,
-    buf: BytesMut,
-    next_cid: i32,
-}
-
-impl Mem {
-    fn new(cluster: &MockCluster, broker: i32) -> Mem {
-        Mem {
-            stream: cluster.connect(broker).expect("connect"),
-            buf: BytesMut::new(),
-            next_cid: 1,
-        }
-    }
-
-    async fn send<R: Request>(&mut self, req: &R, version: i16) -> i32 {
-        let cid = self.next_cid;
-        self.next_cid += 1;
-        let mut out = BytesMut::new();
-        let frame = begin_frame(&mut out);
-        RequestHeader {
-            request_api_key: R::API_KEY.into(),
-            request_api_version: version,
-            correlation_id: cid,
-            client_id: Some("raw-test".into()),
-        }
-        .encode(&mut out, request_header_version(R::API_KEY, version))
-        .unwrap();
-        req.encode(&mut out, version).unwrap();
-        frame.finish(&mut out).unwrap();
-        self.stream.write_all(&out).await.expect("write");
-        cid
-    }
-
-    async fn receive<R: Request>(&mut self, cid: i32, version: i16) -> R::Response {
-        let mut dec = FrameDecoder::default();
-        let frame = loop {
-            if let Some(f) = dec.decode(&mut self.buf).unwrap() {
-                break f;
-            }
-            let n = self.stream.read_buf(&mut self.buf).await.expect("read");
-            assert!(n > 0, "the broker closed the connection");
-        };
-        let mut r = Reader::new(frame);
-        let header =
-            ResponseHeader::decode(&mut r, response_header_version(R::API_KEY, version)).unwrap();
-        assert_eq!(header.correlation_id, cid);
-        R::Response::decode(&mut r, version).unwrap()
-    }
-
-    async fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
-        let cid = self.send(req, version).await;
-        self.receive::<R>(cid, version).await
-    }
-}
+/// An in-memory connection (deterministic under a paused clock).
+type Mem = RawConn<DuplexStream>;
 
 fn err(code: i16) -> ErrorCode {
     ErrorCode(code)

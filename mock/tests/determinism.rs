@@ -7,92 +7,32 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use skotch_mock::{ApiKey, ErrorCode, Fault, LoggedRequest, MockCluster};
-use skotch_protocol::frame::{begin_frame, FrameDecoder};
 use skotch_protocol::messages::create_topics_request::CreatableTopic;
 use skotch_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use skotch_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use skotch_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use skotch_protocol::messages::{
-    request_header_version, ApiVersionsRequest, CreateTopicsRequest, FetchRequest,
-    FindCoordinatorRequest, InitProducerIdRequest, JoinGroupRequest, Message, MetadataRequest,
-    ProduceRequest, Request, RequestHeader,
+    ApiVersionsRequest, CreateTopicsRequest, FetchRequest, FindCoordinatorRequest,
+    InitProducerIdRequest, JoinGroupRequest, Message, MetadataRequest, ProduceRequest, Request,
 };
-use skotch_protocol::record::{encode_batch, BatchHeader, Record};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::io::DuplexStream;
 
-/// One in-memory connection; answers are kept as raw frames.
-struct Conn {
-    stream: DuplexStream,
-    buf: BytesMut,
-    next_cid: i32,
+mod common;
+
+use common::RawConn;
+
+type Conn = RawConn<DuplexStream>;
+
+/// Send a request and keep its answer as the raw frame.
+async fn call<R: Request>(conn: &mut Conn, req: &R, version: i16) -> Bytes {
+    conn.send(req, version).await;
+    receive(conn).await
 }
 
-impl Conn {
-    fn new(cluster: &MockCluster, broker: i32) -> Conn {
-        Conn {
-            stream: cluster.connect(broker).unwrap(),
-            buf: BytesMut::new(),
-            next_cid: 0,
-        }
-    }
-
-    async fn send<R: Request>(&mut self, req: &R, version: i16) {
-        let mut out = BytesMut::new();
-        let frame = begin_frame(&mut out);
-        RequestHeader {
-            request_api_key: R::API_KEY.into(),
-            request_api_version: version,
-            correlation_id: self.next_cid,
-            client_id: Some("determinism".into()),
-        }
-        .encode(&mut out, request_header_version(R::API_KEY, version))
-        .unwrap();
-        req.encode(&mut out, version).unwrap();
-        frame.finish(&mut out).unwrap();
-        self.next_cid += 1;
-        self.stream.write_all(&out).await.unwrap();
-    }
-
-    async fn receive(&mut self) -> Bytes {
-        let mut dec = FrameDecoder::default();
-        loop {
-            if let Some(f) = dec.decode(&mut self.buf).unwrap() {
-                return f;
-            }
-            assert_ne!(self.stream.read_buf(&mut self.buf).await.unwrap(), 0);
-        }
-    }
-
-    async fn call<R: Request>(&mut self, req: &R, version: i16) -> Bytes {
-        self.send(req, version).await;
-        self.receive().await
-    }
-}
-
-fn batch(n: usize, producer_id: i64, base_sequence: i32) -> Bytes {
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            offset: i as i64,
-            timestamp: 1_000 + i as i64,
-            key: None,
-            value: Some(Bytes::from(format!("v{i}"))),
-            headers: Vec::new(),
-        })
-        .collect();
-    let header = BatchHeader {
-        last_offset_delta: n as i32 - 1,
-        base_timestamp: 1_000,
-        max_timestamp: 1_000 + n as i64 - 1,
-        producer_id,
-        producer_epoch: 0,
-        base_sequence,
-        ..Default::default()
-    };
-    let mut out = BytesMut::new();
-    encode_batch(&header, &records, &mut out).unwrap();
-    out.freeze()
+async fn receive(conn: &mut Conn) -> Bytes {
+    conn.read_frame().await.expect("an answer")
 }
 
 fn join(member_id: &str) -> JoinGroupRequest {
@@ -122,7 +62,8 @@ async fn scenario() -> (Vec<Bytes>, Vec<Vec<LoggedRequest>>) {
     let mut answers = Vec::new();
     let mut c0 = Conn::new(&cluster, 0);
     answers.push(
-        c0.call(
+        call(
+            &mut c0,
             &ApiVersionsRequest {
                 client_software_name: "determinism".into(),
                 client_software_version: "1".into(),
@@ -132,7 +73,8 @@ async fn scenario() -> (Vec<Bytes>, Vec<Vec<LoggedRequest>>) {
         .await,
     );
     answers.push(
-        c0.call(
+        call(
+            &mut c0,
             &CreateTopicsRequest {
                 topics: vec![CreatableTopic {
                     name: "t".into(),
@@ -147,17 +89,17 @@ async fn scenario() -> (Vec<Bytes>, Vec<Vec<LoggedRequest>>) {
         )
         .await,
     );
-    answers.push(c0.call(&MetadataRequest::default(), 12).await);
-    let pid_answer = c0
-        .call(
-            &InitProducerIdRequest {
-                transactional_id: None,
-                transaction_timeout_ms: i32::MAX,
-                ..Default::default()
-            },
-            4,
-        )
-        .await;
+    answers.push(call(&mut c0, &MetadataRequest::default(), 12).await);
+    let pid_answer = call(
+        &mut c0,
+        &InitProducerIdRequest {
+            transactional_id: None,
+            transaction_timeout_ms: i32::MAX,
+            ..Default::default()
+        },
+        4,
+    )
+    .await;
     answers.push(pid_answer);
     let leader = cluster.leader("t", 0).unwrap();
     let mut cl = Conn::new(&cluster, leader);
@@ -181,7 +123,7 @@ async fn scenario() -> (Vec<Bytes>, Vec<Vec<LoggedRequest>>) {
         }],
         ..Default::default()
     };
-    answers.push(cl.call(&fetch, 12).await);
+    answers.push(call(&mut cl, &fetch, 12).await);
     // Latency on the next produce, and an injected error on the one after.
     cluster
         .inject(Fault::latency(ApiKey::Produce, Duration::from_millis(250)))
@@ -203,18 +145,19 @@ async fn scenario() -> (Vec<Bytes>, Vec<Vec<LoggedRequest>>) {
                 name: "t".into(),
                 partition_data: vec![PartitionProduceData {
                     index: 0,
-                    records: Some(batch(5, 1_000, seq * 5)),
+                    records: Some(common::batch(5, 1_000, 1_000, 0, seq * 5)),
                 }],
                 ..Default::default()
             }],
         };
-        answers.push(cl.call(&produce, 11).await);
+        answers.push(call(&mut cl, &produce, 11).await);
     }
-    answers.push(cl.call(&fetch, 12).await);
+    answers.push(call(&mut cl, &fetch, 12).await);
     // Two members join a group; the second arrives during the first's
     // rebalance and the coordinator holds both JoinGroups.
     answers.push(
-        c0.call(
+        call(
+            &mut c0,
             &FindCoordinatorRequest {
                 key: "g".into(),
                 ..Default::default()
@@ -226,7 +169,7 @@ async fn scenario() -> (Vec<Bytes>, Vec<Vec<LoggedRequest>>) {
     let coordinator = cluster.coordinator("g").unwrap();
     let mut m1 = Conn::new(&cluster, coordinator);
     let mut m2 = Conn::new(&cluster, coordinator);
-    let first = m1.call(&join(""), 5).await;
+    let first = call(&mut m1, &join(""), 5).await;
     answers.push(first.clone());
     let member_id = |frame: &Bytes| {
         let mut r = skotch_protocol::Reader::new(frame.clone());
@@ -238,12 +181,12 @@ async fn scenario() -> (Vec<Bytes>, Vec<Vec<LoggedRequest>>) {
     let id1 = member_id(&first);
     m1.send(&join(&id1), 5).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let second = m2.call(&join(""), 5).await;
+    let second = call(&mut m2, &join(""), 5).await;
     answers.push(second.clone());
     let id2 = member_id(&second);
     m2.send(&join(&id2), 5).await;
-    answers.push(m1.receive().await);
-    answers.push(m2.receive().await);
+    answers.push(receive(&mut m1).await);
+    answers.push(receive(&mut m2).await);
     let logs = cluster
         .broker_ids()
         .iter()

@@ -24,29 +24,16 @@ use skotch_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
 use skotch_protocol::messages::offset_for_leader_epoch_response::EpochEndOffset;
-use skotch_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use skotch_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest, FetchResponse,
-    ListOffsetsRequest, MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetForLeaderEpochRequest,
 };
 use skotch_protocol::record::RecordBatch;
 use skotch_protocol::Uuid;
 
 /// Produce `n` records to `topic-partition` through `conn` (v11, acks=all).
 async fn produce(conn: &mut RawConn, topic: &str, partition: i32, n: usize) -> i64 {
-    let req = ProduceRequest {
-        transactional_id: None,
-        acks: -1,
-        timeout_ms: 30_000,
-        topic_data: vec![TopicProduceData {
-            name: topic.into(),
-            partition_data: vec![PartitionProduceData {
-                index: partition,
-                records: Some(batch(n, 1_000, -1, -1, -1)),
-            }],
-            ..Default::default()
-        }],
-    };
+    let req = common::produce_request(topic, partition, batch(n, 1_000, -1, -1, -1));
     let resp = conn.call(&req, 11).await;
     let p = &resp.responses[0].partition_responses[0];
     assert_eq!(p.error_code, 0, "produce to {topic}-{partition}");

@@ -13,7 +13,6 @@ use skotch_protocol::error::ErrorCode;
 use skotch_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use skotch_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use skotch_protocol::messages::metadata_request::MetadataRequestTopic;
-use skotch_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use skotch_protocol::messages::produce_response::PartitionProduceResponse;
 use skotch_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, InitProducerIdRequest,
@@ -22,22 +21,7 @@ use skotch_protocol::messages::{
 use skotch_protocol::Reader;
 use tokio::io::AsyncWriteExt;
 
-/// Produce v11 (by topic name) of one batch to one partition.
-fn produce(topic: &str, partition: i32, records: Bytes) -> ProduceRequest {
-    ProduceRequest {
-        transactional_id: None,
-        acks: -1,
-        timeout_ms: 30_000,
-        topic_data: vec![TopicProduceData {
-            name: topic.into(),
-            partition_data: vec![PartitionProduceData {
-                index: partition,
-                records: Some(records),
-            }],
-            ..Default::default()
-        }],
-    }
-}
+use common::produce_request as produce;
 
 async fn send_produce(conn: &mut RawConn, req: &ProduceRequest) -> PartitionProduceResponse {
     let resp = conn.call(req, 11).await;

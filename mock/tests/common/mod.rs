@@ -1,9 +1,11 @@
 //! Talking to a mock broker by hand with skotch-protocol: one request at
-//! a time over a TCP connection.
+//! a time over a TCP connection or an in-memory one
+//! (`MockCluster::connect`, deterministic under a paused clock).
 
 #![allow(dead_code)]
 
 use bytes::{Bytes, BytesMut};
+use skotch_mock::MockCluster;
 use skotch_protocol::frame::{begin_frame, FrameDecoder};
 use skotch_protocol::messages::{
     request_header_version, response_header_version, Message, Request, RequestHeader,
@@ -11,20 +13,35 @@ use skotch_protocol::messages::{
 };
 use skotch_protocol::record::{encode_batch, BatchHeader, Record};
 use skotch_protocol::Reader;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::net::TcpStream;
 
 /// A raw connection to one broker.
-pub struct RawConn {
-    pub stream: TcpStream,
+pub struct RawConn<S = TcpStream> {
+    pub stream: S,
     buf: BytesMut,
     next_correlation_id: i32,
 }
 
 impl RawConn {
+    /// A TCP connection.
     pub async fn connect(addr: &str) -> RawConn {
+        RawConn::over(TcpStream::connect(addr).await.expect("connect"))
+    }
+}
+
+impl RawConn<DuplexStream> {
+    /// An in-memory connection to `broker`.
+    pub fn new(cluster: &MockCluster, broker: i32) -> RawConn<DuplexStream> {
+        RawConn::over(cluster.connect(broker).expect("connect"))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> RawConn<S> {
+    /// A connection over `stream`.
+    pub fn over(stream: S) -> RawConn<S> {
         RawConn {
-            stream: TcpStream::connect(addr).await.expect("connect"),
+            stream,
             buf: BytesMut::new(),
             next_correlation_id: 1,
         }
@@ -131,5 +148,27 @@ pub fn api_versions() -> skotch_protocol::messages::ApiVersionsRequest {
     skotch_protocol::messages::ApiVersionsRequest {
         client_software_name: "raw-test".into(),
         client_software_version: "1.0".into(),
+    }
+}
+
+/// Produce v11 (by topic name, acks=all) of one batch to one partition.
+pub fn produce_request(
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+) -> skotch_protocol::messages::ProduceRequest {
+    use skotch_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    skotch_protocol::messages::ProduceRequest {
+        transactional_id: None,
+        acks: -1,
+        timeout_ms: 30_000,
+        topic_data: vec![TopicProduceData {
+            name: topic.into(),
+            partition_data: vec![PartitionProduceData {
+                index: partition,
+                records: Some(records),
+            }],
+            ..Default::default()
+        }],
     }
 }
