@@ -253,3 +253,49 @@ async fn a_refresh_stuck_on_a_frozen_broker_asks_another() {
         t.elapsed()
     );
 }
+
+/// KIP-219: a broker answering with `throttle_time_ms` (Metadata v6+)
+/// expects the client to send nothing more on that connection until the
+/// time has passed. The peer does not mute its side, so the wait it
+/// measures is the client's own.
+#[tokio::test]
+async fn a_throttled_answer_holds_the_next_request_back() {
+    let (arrived_tx, arrived_rx) = tokio::sync::oneshot::channel();
+    let port = peer(|mut s| async move {
+        let (_, v, cid) = read_request(&mut s).await.unwrap();
+        // Metadata up to v8: response header v0, and client throttling
+        // from v6.
+        s.write_all(&api_versions(cid, v, 8)).await.unwrap();
+        let mut answered = None;
+        for throttle_ms in [400, 0] {
+            let (_, v, cid) = read_request(&mut s).await.unwrap();
+            if let Some(at) = answered {
+                let _ = arrived_tx.send(Instant::now().duration_since(at));
+                let mut body = BytesMut::new();
+                body.put_i32(cid);
+                MetadataResponse::default().encode(&mut body, v).unwrap();
+                s.write_all(&frame(body)).await.unwrap();
+                break;
+            }
+            let mut body = BytesMut::new();
+            body.put_i32(cid);
+            MetadataResponse {
+                throttle_time_ms: throttle_ms,
+                ..Default::default()
+            }
+            .encode(&mut body, v)
+            .unwrap();
+            s.write_all(&frame(body)).await.unwrap();
+            answered = Some(Instant::now());
+        }
+    })
+    .await;
+    let mut o = opts();
+    o.request_timeout = Duration::from_secs(5);
+    let conn = Connection::connect("127.0.0.1", port, o).await.unwrap();
+    let first = conn.send(&MetadataRequest::default()).await.unwrap();
+    assert_eq!(first.throttle_time_ms, 400);
+    conn.send(&MetadataRequest::default()).await.unwrap();
+    let gap = arrived_rx.await.unwrap();
+    assert!(gap >= Duration::from_millis(390), "sent after {gap:?}");
+}

@@ -729,11 +729,27 @@ impl<'a> Emitter<'a> {
              fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {{\n\
              encode_message::<Self>(buf, version, |buf| self.encode_fields(buf, version))\n}}\n\n\
              fn decode(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {{\n\
-             decode_message::<Self>(r, version, |r| Self::decode_fields(r, version))\n}}\n}}\n",
+             decode_message::<Self>(r, version, |r| Self::decode_fields(r, version))\n}}\n{throttle}}}\n",
             n = m.name,
             lo = m.valid.lo,
             hi = m.valid.hi,
+            throttle = self.throttle_impl(),
         );
+    }
+
+    /// A response's `ThrottleTimeMs` accessor (KIP-219), when it has one.
+    fn throttle_impl(&self) -> String {
+        let m = self.msg;
+        let has = m.kind == Kind::Response
+            && m.top().fields.iter().any(|f| {
+                f.json_name == "ThrottleTimeMs" && matches!(f.ty, Type::Prim(Prim::Int32))
+            });
+        if has {
+            "\nfn throttle_time_ms(&self) -> Option<i32> {\nSome(self.throttle_time_ms)\n}\n"
+                .to_string()
+        } else {
+            String::new()
+        }
     }
 
     /// `impl Request for XRequest`, given the response's type name.

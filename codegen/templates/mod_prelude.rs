@@ -90,6 +90,13 @@ pub trait Message: Sized + Default + Clone + std::fmt::Debug + PartialEq {
     /// [`DecodeErrorKind::UnsupportedVersion`] when `version` is outside
     /// [`Self::VERSIONS`].
     fn decode(r: &mut Reader, version: i16) -> Result<Self, DecodeError>;
+
+    /// The `ThrottleTimeMs` of a response that has one (0 in versions
+    /// without it): how long the broker asks the client to hold back
+    /// (KIP-219). `None` for messages without the field.
+    fn throttle_time_ms(&self) -> Option<i32> {
+        None
+    }
 }
 
 /// A request body, tied to its API key and its response type.

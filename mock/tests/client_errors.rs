@@ -291,7 +291,9 @@ async fn leaders_moving_mid_batch_lose_and_duplicate_nothing() {
 }
 
 /// A throttled produce answer (KIP-219): the records are delivered; the
-/// broker mutes the connection for the throttle time.
+/// broker mutes the connection for the throttle time and the client holds
+/// its next request back as long (client/tests/scripted_peer.rs shows the
+/// client's side alone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttled_produce_is_delivered() {
     let (cluster, client, producer) = setup(1, 1).await;

@@ -10,6 +10,7 @@
 
 mod inflight;
 mod sasl;
+mod throttle;
 mod versions;
 
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,7 @@ pub use versions::BrokerVersions;
 
 use crate::error::{Error, Result, TlsFailure};
 use crate::security::Security;
+use throttle::Throttle;
 
 /// How a connection reaches its broker and what it may wait for.
 #[derive(Debug, Clone)]
@@ -75,6 +77,8 @@ struct Shared {
     inflight: Mutex<InFlight<Pending>>,
     /// The first error that closed the connection.
     closed: Mutex<Option<Error>>,
+    /// When the broker lets us send again (KIP-219).
+    throttle: Throttle,
 }
 
 impl Shared {
@@ -411,10 +415,16 @@ impl Inner {
     /// Decode a response body of `R` at `version`, naming this broker in
     /// the error.
     fn decode<R: Request>(&self, body: Bytes, version: i16) -> Result<R::Response> {
-        R::Response::decode(&mut Reader::new(body), version).map_err(|source| Error::Decode {
-            addr: self.addr.clone(),
-            source,
-        })
+        let resp = R::Response::decode(&mut Reader::new(body), version).map_err(|source| {
+            Error::Decode {
+                addr: self.addr.clone(),
+                source,
+            }
+        })?;
+        if let Some(ms) = resp.throttle_time_ms() {
+            self.shared.throttle.on_response(R::API_KEY, version, ms);
+        }
+        Ok(resp)
     }
 
     async fn send_version<R: Request>(
@@ -645,6 +655,9 @@ async fn write_loop<W>(
     W: AsyncRead + AsyncWrite,
 {
     while let Some(mut out) = rx.recv().await {
+        // A throttled connection sends nothing until the broker's throttle
+        // time has passed (KIP-219); requests wait in the queue meanwhile.
+        shared.throttle.wait().await;
         let id = {
             if let Some(e) = shared.closed_error() {
                 let _ = out.reply.send(Err(e));

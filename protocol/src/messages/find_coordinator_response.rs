@@ -237,4 +237,8 @@ impl Message for FindCoordinatorResponse {
     fn decode(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         decode_message::<Self>(r, version, |r| Self::decode_fields(r, version))
     }
+
+    fn throttle_time_ms(&self) -> Option<i32> {
+        Some(self.throttle_time_ms)
+    }
 }
