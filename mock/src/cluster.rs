@@ -2,6 +2,7 @@
 //! tokio tasks of the calling runtime, sharing one in-memory state.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use skotch_protocol::error::ErrorCode;
 use skotch_protocol::messages::ApiKey;
@@ -71,6 +72,21 @@ pub struct MockClusterBuilder {
     port: Option<u16>,
     users: Vec<User>,
     in_memory: bool,
+    group_timing: GroupTiming,
+}
+
+/// Group coordinator settings a test may set (`None`: the mock's default).
+#[derive(Debug, Clone, Default)]
+struct GroupTiming {
+    initial_rebalance_delay: Option<Duration>,
+    min_session_timeout: Option<Duration>,
+    heartbeat_interval: Option<Duration>,
+    consumer_session_timeout: Option<Duration>,
+}
+
+/// Whole milliseconds, saturating.
+fn ms(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }
 
 impl MockClusterBuilder {
@@ -96,12 +112,62 @@ impl MockClusterBuilder {
         self
     }
 
+    /// The classic coordinator's `group.initial.rebalance.delay.ms`: how
+    /// long the first rebalance of an empty group waits for more members
+    /// (broker default 3 000 ms; the mock's default 0, as Kafka's shipped
+    /// `server.properties`).
+    pub fn group_initial_rebalance_delay(mut self, delay: Duration) -> Self {
+        self.group_timing.initial_rebalance_delay = Some(delay);
+        self
+    }
+
+    /// `group.min.session.timeout.ms`: shorter session timeouts in
+    /// JoinGroup are INVALID_SESSION_TIMEOUT (broker default 6 000 ms; the
+    /// mock's 1 000 ms).
+    pub fn group_min_session_timeout(mut self, timeout: Duration) -> Self {
+        self.group_timing.min_session_timeout = Some(timeout);
+        self
+    }
+
+    /// `group.consumer.heartbeat.interval.ms` of KIP-848 groups (broker
+    /// default 5 000 ms; the mock's 500 ms so tests rebalance fast).
+    pub fn consumer_group_heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.group_timing.heartbeat_interval = Some(interval);
+        self
+    }
+
+    /// `group.consumer.session.timeout.ms` of KIP-848 groups (default
+    /// 45 000 ms, as the broker).
+    pub fn consumer_group_session_timeout(mut self, timeout: Duration) -> Self {
+        self.group_timing.consumer_session_timeout = Some(timeout);
+        self
+    }
+
     /// Require SASL (a SASL_PLAINTEXT listener) and accept this user with
     /// this mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512). Without
     /// any user the listeners are PLAINTEXT.
     pub fn sasl_user(mut self, mechanism: Mechanism, username: &str, password: &str) -> Self {
         self.users.push(User::new(mechanism, username, password));
         self
+    }
+
+    fn initial_state(&self) -> State {
+        let mut state = State::default();
+        let t = &self.group_timing;
+        let settings = &mut state.groups.settings;
+        if let Some(d) = t.initial_rebalance_delay {
+            settings.initial_rebalance_delay_ms = i64::from(ms(d));
+        }
+        if let Some(d) = t.min_session_timeout {
+            settings.min_session_timeout_ms = ms(d);
+        }
+        if let Some(d) = t.heartbeat_interval {
+            state.consumer_groups.heartbeat_interval_ms = ms(d).max(1);
+        }
+        if let Some(d) = t.consumer_session_timeout {
+            state.consumer_groups.session_timeout_ms = ms(d).max(1);
+        }
+        state
     }
 
     /// Start the brokers. Must be called inside a tokio runtime, whose
@@ -136,7 +202,7 @@ impl MockClusterBuilder {
             listeners.push(listener);
         }
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(self.initial_state()),
             appended: Notify::new(),
             brokers: addrs,
             cluster_id: "skotch-mock-cluster".into(),
@@ -214,6 +280,7 @@ impl MockCluster {
             port: None,
             users: Vec::new(),
             in_memory: false,
+            group_timing: GroupTiming::default(),
         }
     }
 

@@ -60,7 +60,8 @@
 //!     PreparingRebalance, CompletingRebalance, Stable, Dead): KIP-394
 //!     member ids, session, rebalance and sync timeouts, the initial
 //!     rebalance delay (0 ms, as Kafka's shipped `server.properties`;
-//!     minimum session timeout 1 000 ms), leader election, protocol vote,
+//!     minimum session timeout 1 000 ms; both settable on the
+//!     [`MockClusterBuilder`]), leader election, protocol vote,
 //!     static members (KIP-345, FENCED_INSTANCE_ID, batch LeaveGroup);
 //!     NOT_COORDINATOR on every other broker; ListGroups (KIP-518/848
 //!     filters) and DescribeGroups (KIP-1043 from v6).
@@ -68,7 +69,8 @@
 //!     `uniform_assignor.rs`): ConsumerGroupHeartbeat with a server-side
 //!     uniform (balanced, sticky) assignor, revocation before reassignment,
 //!     static members, session and rebalance timeouts (heartbeat interval
-//!     500 ms rather than the broker's 5 000, so tests rebalance fast);
+//!     500 ms rather than the broker's 5 000, so tests rebalance fast;
+//!     both settable on the [`MockClusterBuilder`]);
 //!     ConsumerGroupDescribe. Regex subscriptions are refused.
 //!   - Committed offsets (`offsets.rs`): OffsetCommit (generation and
 //!     member epoch checks, simple groups, OFFSET_METADATA_TOO_LARGE

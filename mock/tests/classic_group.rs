@@ -1254,3 +1254,18 @@ async fn consumer_group_seen_through_the_classic_apis() {
         Some("Group kip848 is not a classic group.")
     );
 }
+
+/// The builder's `group.min.session.timeout.ms` reaches the coordinator.
+#[tokio::test(start_paused = true)]
+async fn min_session_timeout_set_on_the_builder() {
+    let cluster = MockCluster::builder()
+        .brokers(1)
+        .group_min_session_timeout(Duration::from_secs(15))
+        .start()
+        .await
+        .unwrap();
+    let mut conn = Mem::new(&cluster, 0);
+    // join_req asks for 10 000 ms, below the 15 000 ms minimum.
+    let r = conn.call(&join_req("g", "", None), 9).await;
+    assert_eq!(err(r.error_code), ErrorCode::INVALID_SESSION_TIMEOUT);
+}

@@ -571,3 +571,26 @@ async fn a_fenced_skotch_member_rejoins() {
     assert_eq!(rejoined, 2, "a join and a rejoin");
     m.close().await.expect("close");
 }
+
+/// The builder's group settings reach the coordinator: the heartbeat
+/// interval answered, and the session timeout that removes a silent
+/// member.
+#[tokio::test]
+async fn group_timing_set_on_the_builder() {
+    let cluster = MockCluster::builder()
+        .brokers(1)
+        .consumer_group_heartbeat_interval(Duration::from_millis(2_000))
+        .consumer_group_session_timeout(Duration::from_millis(300))
+        .start()
+        .await
+        .unwrap();
+    cluster.create_topic("t", 2, 1).unwrap();
+    let mut conn = coordinator(&cluster, "timing").await;
+    let r = conn.call(&join("timing", "m1", &["t"]), V).await;
+    ok(&r);
+    assert_eq!(r.heartbeat_interval_ms, 2_000);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Silent past the session timeout: the member is gone.
+    let d = describe(&mut conn, "timing").await;
+    assert!(d.groups[0].members.is_empty(), "{:?}", d.groups[0].members);
+}
