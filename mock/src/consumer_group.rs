@@ -1041,6 +1041,36 @@ pub(crate) fn validate_commit(
     Some(Ok(()))
 }
 
+/// Whether an OffsetFetch (v9+) naming `member_id` at `member_epoch` may
+/// read consumer group `group`'s offsets (KIP-848,
+/// `ConsumerGroup.validateOffsetFetch`): no member id and a negative
+/// epoch is an admin or older client, always allowed; otherwise the
+/// member must exist (UNKNOWN_MEMBER_ID) at that epoch
+/// (STALE_MEMBER_EPOCH). `None` when `group` is not a KIP-848 group.
+pub(crate) fn validate_fetch(
+    state: &State,
+    group: &str,
+    member_id: Option<&str>,
+    member_epoch: i32,
+) -> Option<Result<(), ErrorCode>> {
+    let g = state.consumer_groups.groups.get(group)?;
+    let Some(member_id) = member_id else {
+        return Some(if member_epoch < 0 {
+            Ok(())
+        } else {
+            Err(ErrorCode::UNKNOWN_MEMBER_ID)
+        });
+    };
+    let now = Instant::now();
+    let Some(m) = g.members.get(member_id).filter(|m| !m.expired(now)) else {
+        return Some(Err(ErrorCode::UNKNOWN_MEMBER_ID));
+    };
+    if m.epoch != member_epoch {
+        return Some(Err(ErrorCode::STALE_MEMBER_EPOCH));
+    }
+    Some(Ok(()))
+}
+
 /// One KIP-848 group as ListGroups shows it.
 #[derive(Debug, Clone)]
 pub(crate) struct ListedGroup {

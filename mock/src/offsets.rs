@@ -397,7 +397,23 @@ pub(crate) fn fetch(
                     })
                     .collect::<Vec<_>>()
             });
-            match fetch_group(broker, &mut state, &g.group_id, asked, request_error) {
+            // v9+: a KIP-848 member names itself and its epoch.
+            let member_check = if version >= 9 {
+                crate::consumer_group::validate_fetch(
+                    &state,
+                    &g.group_id,
+                    g.member_id.as_deref(),
+                    g.member_epoch,
+                )
+                .and_then(Result::err)
+            } else {
+                None
+            };
+            let result = match member_check {
+                Some(code) => Err(code),
+                None => fetch_group(broker, &mut state, &g.group_id, asked, request_error),
+            };
+            match result {
                 Err(code) => OffsetFetchResponseGroup {
                     group_id: g.group_id.clone(),
                     error_code: code.code(),

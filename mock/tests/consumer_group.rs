@@ -594,3 +594,44 @@ async fn group_timing_set_on_the_builder() {
     let d = describe(&mut conn, "timing").await;
     assert!(d.groups[0].members.is_empty(), "{:?}", d.groups[0].members);
 }
+
+/// OffsetFetch v9+ from a KIP-848 member names the member and its epoch:
+/// an unknown member or an old epoch is refused, an admin fetch (no
+/// member, epoch -1) is not (`ConsumerGroup.validateOffsetFetch`).
+#[tokio::test]
+async fn offset_fetch_checks_the_member_epoch() {
+    use skotch_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
+    use skotch_protocol::messages::OffsetFetchRequest;
+    let cluster = MockCluster::start(1).await.unwrap();
+    cluster.create_topic("t", 1, 1).unwrap();
+    let mut conn = coordinator(&cluster, "fetching").await;
+    let r = conn.call(&join("fetching", "m1", &["t"]), V).await;
+    ok(&r);
+    let epoch = r.member_epoch;
+    let fetch = |member: Option<&str>, member_epoch: i32| OffsetFetchRequest {
+        groups: vec![OffsetFetchRequestGroup {
+            group_id: "fetching".into(),
+            member_id: member.map(str::to_string),
+            member_epoch,
+            topics: None,
+        }],
+        ..Default::default()
+    };
+    let code = |r: &skotch_protocol::messages::OffsetFetchResponse| {
+        skotch_protocol::error::ErrorCode(r.groups[0].error_code)
+    };
+    use skotch_protocol::error::ErrorCode;
+    assert_eq!(
+        code(&conn.call(&fetch(Some("m1"), epoch), 9).await),
+        ErrorCode::NONE
+    );
+    assert_eq!(
+        code(&conn.call(&fetch(Some("m1"), epoch - 1), 9).await),
+        ErrorCode::STALE_MEMBER_EPOCH
+    );
+    assert_eq!(
+        code(&conn.call(&fetch(Some("nobody"), 1), 9).await),
+        ErrorCode::UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(code(&conn.call(&fetch(None, -1), 9).await), ErrorCode::NONE);
+}
