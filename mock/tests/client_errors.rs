@@ -16,36 +16,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use skotch_client::{
-    Acks, Client, ClientConfig, Consumer, ConsumerConfig, Offset, Producer, ProducerConfig,
-    ProducerRecord, TopicPartition,
+    Client, Consumer, ConsumerConfig, Offset, Producer, ProducerRecord, TopicPartition,
 };
+mod common;
+
 use skotch_mock::{ApiKey, ErrorCode, Fault, MockCluster};
 
 const TOPIC: &str = "t";
 
 async fn setup(brokers: usize, partitions: i32) -> (MockCluster, Client, Producer) {
-    let cluster = MockCluster::start(brokers).await.unwrap();
-    cluster
-        .create_topic(TOPIC, partitions, brokers as i16)
-        .unwrap();
-    let config = ClientConfig::new(&cluster.bootstrap_servers())
-        .unwrap()
-        .retry_backoff(Duration::from_millis(10))
-        .retry_backoff_max(Duration::from_millis(50))
-        .request_timeout(Duration::from_secs(5));
-    let client = Client::connect(config).await.expect("connect");
-    let producer = Producer::new(
-        client.clone(),
-        ProducerConfig {
-            acks: Acks::All,
-            enable_idempotence: Some(true),
-            linger: Duration::from_millis(1),
-            delivery_timeout: Duration::from_secs(20),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    (cluster, client, producer)
+    common::clients::setup(brokers, TOPIC, partitions).await
 }
 
 fn record(partition: i32, i: usize) -> ProducerRecord {

@@ -32,10 +32,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::clients::client_config;
 use common::RawConn;
 use skotch_client::{
-    Acks, Client, ClientConfig, Consumer, ConsumerConfig, GroupConfig, GroupConsumer, GroupHandle,
-    GroupProtocol, Offset, Producer, ProducerConfig, ProducerRecord, TopicPartition,
+    Client, Consumer, ConsumerConfig, GroupConfig, GroupConsumer, GroupHandle, GroupProtocol,
+    Offset, Producer, ProducerRecord, TopicPartition,
 };
 use skotch_mock::{ApiKey, ErrorCode, Fault, MockCluster};
 use skotch_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
@@ -46,34 +47,8 @@ const TOPIC: &str = "t";
 /// Every test is bounded by this.
 const TEST_LIMIT: Duration = Duration::from_secs(30);
 
-fn client_config(cluster: &MockCluster) -> ClientConfig {
-    ClientConfig::new(&cluster.bootstrap_servers())
-        .unwrap()
-        .retry_backoff(Duration::from_millis(10))
-        .retry_backoff_max(Duration::from_millis(50))
-        .request_timeout(Duration::from_secs(5))
-}
-
 async fn setup(brokers: usize, partitions: i32) -> (MockCluster, Client, Producer) {
-    let cluster = MockCluster::start(brokers).await.unwrap();
-    cluster
-        .create_topic(TOPIC, partitions, brokers as i16)
-        .unwrap();
-    let client = Client::connect(client_config(&cluster))
-        .await
-        .expect("connect");
-    let producer = Producer::new(
-        client.clone(),
-        ProducerConfig {
-            acks: Acks::All,
-            enable_idempotence: Some(true),
-            linger: Duration::from_millis(1),
-            delivery_timeout: Duration::from_secs(20),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    (cluster, client, producer)
+    common::clients::setup(brokers, TOPIC, partitions).await
 }
 
 /// Produce values `range`, value `i` to partition `i % partitions`, and

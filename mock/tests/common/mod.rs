@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod clients;
+
 use bytes::{Bytes, BytesMut};
 use skotch_mock::MockCluster;
 use skotch_protocol::frame::{begin_frame, FrameDecoder};
